@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything handoff needs on a fresh Debian/Ubuntu machine, then runs one job:
+#   bash scripts/bootstrap.sh serve [handoff serve options]   the server, on 127.0.0.1:8000 by default
+#   bash scripts/bootstrap.sh test  [pytest options]          the whole test suite
+# System packages come from apt (only when missing); Python packages go into .venv beside this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+job=${1:-}
+case "$job" in
+  serve | test) shift ;;
+  *) echo "usage: bash scripts/bootstrap.sh serve|test [options]" >&2; exit 2 ;;
+esac
+
+apt_packages=()
+command -v espeak-ng >/dev/null 2>&1 || apt_packages+=(espeak-ng)
+ldconfig -p 2>/dev/null | grep -q 'libespeak-ng\.so' || apt_packages+=(libespeak-ng1)
+if ((${#apt_packages[@]})); then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "installing system packages: ${apt_packages[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "handoff needs Python 3.11 or newer; $python is $("$python" --version 2>&1). Set PYTHON=/path/to/python3.11." >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+case "$job" in
+  serve) exec .venv/bin/handoff serve "$@" ;;
+  test) exec .venv/bin/python -m pytest "$@" ;;
+esac
