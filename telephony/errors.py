@@ -6,7 +6,7 @@ Hierarchy::
     ├── SignatureError        an X-Twilio-Signature that is missing or does not match
     ├── ScenarioError         a replay scenario file that cannot be used (file, path, reason)
     ├── ReplayError           the replay harness could not complete a call against the server
-    └── TransferError         carrying out a transfer failed; ``retryable`` says whether trying again makes sense
+    └── TransferError         a transfer failed; ``retryable`` says whether trying again makes sense
 
 Protocol problems on the media stream are not raised: ``MediaStreamProtocol.receive`` returns a
 ``ProtocolError`` event instead, so one bad message never ends a call.

@@ -184,9 +184,7 @@ class ProtocolError:
     fatal: bool
 
 
-StreamEvent: TypeAlias = (
-    Connected | Started | MediaReceived | DtmfReceived | MarkEchoed | Stopped | ProtocolError
-)
+StreamEvent: TypeAlias = Connected | Started | MediaReceived | DtmfReceived | MarkEchoed | Stopped | ProtocolError
 
 _JsonObject: TypeAlias = dict[str, Any]
 
@@ -548,9 +546,7 @@ class MediaStreamProtocol:
 
     def _require_stream_sid(self, what: str) -> str:
         if self._outbound_sid is None:
-            raise StreamNotStartedError(
-                f"cannot build a {what} message before Twilio's start gives the stream SID"
-            )
+            raise StreamNotStartedError(f"cannot build a {what} message before Twilio's start gives the stream SID")
         return self._outbound_sid
 
     def media(self, ulaw: bytes) -> str:

@@ -112,9 +112,7 @@ class UlawDecoder:
         try:
             self._input[:] = ulaw_frame
         except ValueError:
-            raise ValueError(
-                f"a μ-law frame must be {ULAW_FRAME_BYTES} bytes, got {len(ulaw_frame)}"
-            ) from None
+            raise ValueError(f"a μ-law frame must be {ULAW_FRAME_BYTES} bytes, got {len(ulaw_frame)}") from None
         # mode="clip" skips the bounds check: a uint8 index cannot leave a 256-entry table.
         self._take(self._index, out=self._output, mode="clip")
         return self._output.tobytes()

@@ -41,8 +41,7 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "handoff" / "models"
 MODEL_PATH_ENV = "HANDOFF_VOSK_MODEL_PATH"
 
 _HOW_TO_GET_ONE = (
-    f"run `handoff models fetch` on a machine with internet, or set {MODEL_PATH_ENV} "
-    "to an unpacked model folder"
+    f"run `handoff models fetch` on a machine with internet, or set {MODEL_PATH_ENV} to an unpacked model folder"
 )
 _CHUNK_BYTES = 1 << 16
 
@@ -65,9 +64,7 @@ def model_problem(folder: Path) -> str | None:
     else:
         return "it has neither am/final.mdl nor final.mdl"
     missing = [name for name in required if not (folder / name).is_file()]
-    has_graph = (graph / "HCLG.fst").is_file() or (
-        (graph / "HCLr.fst").is_file() and (graph / "Gr.fst").is_file()
-    )
+    has_graph = (graph / "HCLG.fst").is_file() or ((graph / "HCLr.fst").is_file() and (graph / "Gr.fst").is_file())
     if not has_graph:
         prefix = "" if graph == folder else "graph/"
         missing.append(f"{prefix}HCLG.fst (or {prefix}HCLr.fst with {prefix}Gr.fst)")
@@ -95,9 +92,7 @@ def locate_model(explicit: Path | None, cache_dir: Path, name: str) -> Path:
     if problem is None:
         return cached
     if cached.exists():
-        raise ModelNotFound(
-            f"The vosk model in {cached} is incomplete ({problem}); delete it and {_HOW_TO_GET_ONE}."
-        )
+        raise ModelNotFound(f"The vosk model in {cached} is incomplete ({problem}); delete it and {_HOW_TO_GET_ONE}.")
     raise ModelNotFound(
         f"No vosk speech model found (no model path was set and {cached} does not exist); {_HOW_TO_GET_ONE}."
     )

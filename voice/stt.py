@@ -85,9 +85,7 @@ class RecognizerFactory(Protocol):
     def new_recognizer(self, call_sid: str) -> StreamingRecognizer: ...
 
 
-def build_recognizer_factory(
-    kind: str, model_path: Path | None, cache_dir: Path, model_name: str
-) -> RecognizerFactory:
+def build_recognizer_factory(kind: str, model_path: Path | None, cache_dir: Path, model_name: str) -> RecognizerFactory:
     """The factory the settings ask for: "vosk" (raises ModelNotFound without a model) or "oracle"."""
     if kind == "vosk":
         return VoskRecognizerFactory(locate_model(model_path, cache_dir, model_name))
@@ -305,19 +303,40 @@ class OracleRecognizerFactory:
             raise ValueError(f"wer must be between 0 and 1, got {wer}")
         self.wer = wer
         self.seed = seed
-        self._scripts: dict[str, tuple[OracleUtterance, ...]] = {}
+        self._scripts: dict[str, tuple[tuple[OracleUtterance, ...], float, int]] = {}
 
-    def register(self, call_sid: str, utterances: list[OracleUtterance]) -> None:
-        """Script what the caller on `call_sid` says, turn by turn, before the call's recogniser is made."""
-        self._scripts[call_sid] = tuple(utterances)
+    def register(
+        self,
+        call_sid: str,
+        utterances: list[OracleUtterance],
+        *,
+        wer: float | None = None,
+        seed: int | None = None,
+        noise_key: str | None = None,
+    ) -> None:
+        """Script what the caller on `call_sid` says, turn by turn, before the call's recogniser is made.
+
+        `wer` and `seed` override the factory's for this call; `noise_key` (a scenario name, say) seeds
+        the noise instead of the call SID, so a replay with a fresh SID repeats the same substitutions.
+        """
+        wer = self.wer if wer is None else wer
+        if not 0.0 <= wer <= 1.0:
+            raise ValueError(f"wer must be between 0 and 1, got {wer}")
+        key = noise_key if noise_key is not None else call_sid
+        self._scripts[call_sid] = (
+            tuple(utterances),
+            wer,
+            (self.seed if seed is None else seed) + zlib.crc32(key.encode()),
+        )
 
     def new_recognizer(self, call_sid: str) -> OracleRecognizer:
-        script = self._scripts.get(call_sid)
-        if script is None:
+        entry = self._scripts.get(call_sid)
+        if entry is None:
             log.warning("oracle ASR: no script registered for call %s; it will hear nothing", call_sid)
+            entry = ((), self.wer, self.seed + zlib.crc32(call_sid.encode()))
+        script, wer, seed = entry
         # crc32, not hash(): str hashes are salted per process, and a run must repeat exactly.
-        rng = random.Random(self.seed + zlib.crc32(call_sid.encode()))
-        return OracleRecognizer(call_sid, script or (), self.wer, rng)
+        return OracleRecognizer(call_sid, script, wer, random.Random(seed))
 
 
 class OracleRecognizer:
@@ -327,9 +346,7 @@ class OracleRecognizer:
     to reveal the text as growing partials, and the final's words are spread evenly over the VAD span.
     """
 
-    def __init__(
-        self, call_sid: str, script: Sequence[OracleUtterance], wer: float, rng: random.Random
-    ) -> None:
+    def __init__(self, call_sid: str, script: Sequence[OracleUtterance], wer: float, rng: random.Random) -> None:
         self.call_sid = call_sid
         self._script = script
         self._wer = wer

@@ -38,9 +38,7 @@ class VadConfig:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"VadConfig.{name} must be an int, got {value!r}")
         if not 0 <= self.aggressiveness <= 3:
-            raise ValueError(
-                f"VadConfig.aggressiveness must be 0..3 (webrtcvad modes), got {self.aggressiveness}"
-            )
+            raise ValueError(f"VadConfig.aggressiveness must be 0..3 (webrtcvad modes), got {self.aggressiveness}")
         windows = {
             "end_of_speech_ms": (self.end_of_speech_ms, FRAME_MS),
             "start_speech_ms": (self.start_speech_ms, FRAME_MS),

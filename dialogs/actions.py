@@ -1,0 +1,56 @@
+"""What the dialog asks the call to do: speak, listen, run a tool, hand off, or end.
+
+Actions are plain immutable values; the telephony session carries them out in order. A `Say` is always
+played to the end (or cut by barge-in) before a later `HandOff` or `EndCall` takes the call away, so the
+caller hears what happens next before it happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dialogs.package import HandoffPackage
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Speak `text`; `prompt_id` names it in marks, logs and replay results."""
+
+    text: str
+    prompt_id: str
+    interruptible: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Wait for the caller; `phrases` narrows the recogniser (digits for an order number, say)."""
+
+    phrases: tuple[str, ...] = ()
+    timeout_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallTool:
+    """Run a tool (order lookup, appointment slots, ...); its answer comes back as a ToolResult."""
+
+    call_id: str
+    tool: str
+    arguments: Mapping[str, object] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    """Give the call to a person: the package says who the caller is, what they need and why."""
+
+    package: HandoffPackage
+
+
+@dataclass(frozen=True, slots=True)
+class EndCall:
+    """Hang up after what was said has played; `reason` is for the record, not the caller."""
+
+    reason: str
+
+
+Action = Say | Listen | CallTool | HandOff | EndCall

@@ -1,0 +1,33 @@
+"""The seam between a call and its conversation: events in, actions out, nothing else.
+
+The telephony session only knows these two protocols, so the first dialog and the full dialog manager
+are interchangeable behind them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from dialogs.actions import Action
+from dialogs.events import DialogEvent
+
+
+class Dialog(Protocol):
+    """One call's conversation: a pure function of the events it has been given."""
+
+    def handle(self, event: DialogEvent) -> list[Action]:
+        """Take one event and return what to do now, in order (often nothing)."""
+        ...
+
+
+class DialogFactory(Protocol):
+    """Makes one dialog per call, and names the fixed prompts to synthesise at start-up."""
+
+    def fixed_prompts(self) -> Iterable[str]:
+        """Every prompt text known before a call starts, so none needs synthesis mid-call."""
+        ...
+
+    def new_dialog(self, call_sid: str) -> Dialog:
+        """A fresh dialog for `call_sid`."""
+        ...

@@ -1,0 +1,188 @@
+"""The handoff package: what an agent needs so the caller never has to repeat themselves.
+
+A strict pydantic template, redacted on construction (card numbers, ID numbers and one-time codes never
+reach storage, logs or an agent's ear), rendered three ways: a whisper the agent hears before the call is
+bridged (under about 20 seconds of speech), JSON for systems, and a plain-text note for a ticket.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dialogs.redaction import redact
+
+Category = Literal[
+    "capability_gap", "confidence_gap", "risk_compliance", "distress", "high_value", "workflow_exception"
+]
+Urgency = Literal["low", "normal", "high"]
+Authentication = Literal["unverified", "caller_id_matched", "verified"]
+Speaker = Literal["caller", "bot"]
+
+WHISPER_MAX_WORDS = 55  # at 150 spoken words a minute, about 20 seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EscalationReason(_Strict):
+    """Why the bot stepped aside: one of six categories, the signal that fired, and a plain detail."""
+
+    category: Category
+    trigger: str
+    detail: str
+
+
+class KeyFact(_Strict):
+    """One thing the caller told us or we looked up, typed so a desk can file it (order_number, ...)."""
+
+    kind: str
+    value: str
+    source: Literal["caller", "caller_id", "call_parameter", "tool"] = "caller"
+
+    @field_validator("value")
+    @classmethod
+    def _redacted(cls, value: str) -> str:
+        return redact(value)
+
+
+class AttemptedAction(_Strict):
+    """Something the bot already tried, and what came of it, so the agent does not repeat it."""
+
+    action: str
+    result: str
+
+    @field_validator("result")
+    @classmethod
+    def _redacted(cls, value: str) -> str:
+        return redact(value)
+
+
+class TranscriptTurn(_Strict):
+    """One turn of the conversation, in call time, with the recogniser's confidence for caller turns."""
+
+    speaker: Speaker
+    text: str
+    start_ms: int
+    end_ms: int
+    confidence: float | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _redacted(cls, value: str) -> str:
+        return redact(value)
+
+
+class HandoffPackage(_Strict):
+    """Everything a human agent gets with the call; every free-text field is redacted on the way in."""
+
+    handoff_id: str
+    call_sid: str
+    primary_issue: str = Field(description="one or two plain lines")
+    user_goal: str
+    key_facts: tuple[KeyFact, ...] = ()
+    actions_attempted: tuple[AttemptedAction, ...] = ()
+    reason: EscalationReason
+    recommended_queue: str
+    urgency: Urgency = "normal"
+    frustrated: bool = False
+    language: str = "en"
+    authentication: Authentication = "unverified"
+    caller: str | None = None
+    transcript: tuple[TranscriptTurn, ...] = ()
+
+    @field_validator("primary_issue", "user_goal")
+    @classmethod
+    def _redacted(cls, value: str) -> str:
+        return redact(value)
+
+    @model_validator(mode="after")
+    def _issue_is_short(self) -> HandoffPackage:
+        if self.primary_issue.count("\n") > 1:
+            raise ValueError("primary_issue must be one or two lines")
+        return self
+
+    def whisper(self) -> str:
+        """What the agent hears before the call is bridged: the essentials, speakable in about 20 s."""
+        parts = [f"Incoming call for {self.recommended_queue.replace('_', ' ')}."]
+        if self.urgency == "high":
+            parts.append("Urgent.")
+        if self.frustrated:
+            parts.append("The caller is frustrated.")
+        parts.append(f"Issue: {_sentence(self.primary_issue)}")
+        facts = [f"{fact.kind.replace('_', ' ')} {_spell_digits(fact.value)}" for fact in self.key_facts[:3]]
+        if facts:
+            parts.append("Facts: " + "; ".join(facts) + ".")
+        parts.append(f"Reason: {_sentence(self.reason.detail)}")
+        words = " ".join(parts).split()
+        if len(words) > WHISPER_MAX_WORDS:
+            words = [*words[: WHISPER_MAX_WORDS - 1], words[WHISPER_MAX_WORDS - 1].rstrip(".,;") + "."]
+        return " ".join(words)
+
+    def ticket_note(self) -> str:
+        """A plain-text note for a help-desk ticket, with the transcript at the end."""
+        lines = [
+            f"Handoff {self.handoff_id} (call {self.call_sid})",
+            f"Issue: {self.primary_issue}",
+            f"Goal: {self.user_goal}",
+            f"Reason: {self.reason.category} / {self.reason.trigger}: {self.reason.detail}",
+            f"Queue: {self.recommended_queue}   Urgency: {self.urgency}   "
+            f"Frustrated: {'yes' if self.frustrated else 'no'}   Language: {self.language}   "
+            f"Authentication: {self.authentication}",
+        ]
+        if self.caller:
+            lines.append(f"Caller: {self.caller}")
+        if self.key_facts:
+            lines.append("Key facts:")
+            lines.extend(f"  - {fact.kind}: {fact.value} ({fact.source})" for fact in self.key_facts)
+        if self.actions_attempted:
+            lines.append("Already tried:")
+            lines.extend(f"  - {a.action}: {a.result}" for a in self.actions_attempted)
+        lines.append("Transcript:")
+        for turn in self.transcript:
+            confidence = f" ({turn.confidence:.2f})" if turn.confidence is not None else ""
+            lines.append(f"  [{_clock(turn.start_ms)}] {turn.speaker}{confidence}: {turn.text}")
+        return "\n".join(lines)
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def _spell_digits(value: str) -> str:
+    """Digits read one by one ("1 2 3 4"), so a text-to-speech engine does not say "twelve thirty-four"."""
+    return " ".join(value) if value.isdigit() else value
+
+
+def _clock(ms: int) -> str:
+    seconds = ms // 1000
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def fallback_package(
+    call_sid: str,
+    *,
+    caller: str | None,
+    transcript: tuple[TranscriptTurn, ...],
+    trigger: str,
+    detail: str,
+    queue: str,
+) -> HandoffPackage:
+    """A package for when the conversation itself broke (a dropped stream, an unreadable call).
+
+    The call still goes to a person, with whatever the caller said so far.
+    """
+    said = [turn.text for turn in transcript if turn.speaker == "caller"]
+    return HandoffPackage(
+        handoff_id=f"{call_sid}-fallback",
+        call_sid=call_sid,
+        primary_issue=said[0] if said else "Unknown: the call was handed over before the caller described it.",
+        user_goal="Unknown; ask the caller.",
+        reason=EscalationReason(category="workflow_exception", trigger=trigger, detail=detail),
+        recommended_queue=queue,
+        caller=caller,
+        transcript=transcript,
+    )

@@ -1,0 +1,326 @@
+"""The HTTP and websocket face of the server: Twilio's webhooks, the media stream, and the JSON API.
+
+Routes are thin: they check who is asking, hand the work to a session or a TwiML builder, and answer.
+Every Twilio webhook answers TwiML even when something inside fails: the fallback sends the caller to
+a person rather than letting Twilio play its "application error" message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, WebSocket
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.datastructures import FormData
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from dialogs.package import HandoffPackage, fallback_package
+from telephony import twiml
+from telephony.records import CallRecord, Decision
+from telephony.security import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, public_host, websocket_url_forms
+from telephony.services import Services
+from telephony.session import CallSession, SessionDeps, _transcript
+from voice.stt import OracleRecognizerFactory, OracleUtterance
+
+log = logging.getLogger(__name__)
+
+MEDIA_PATH = "/twilio/media"
+SORRY_TRANSFER = "Sorry, something went wrong on our side. I'm putting you through to a person now."
+NOBODY_AVAILABLE = (
+    "Sorry, nobody could take your call just now. We have your details, and someone will call you back. Goodbye."
+)
+
+
+class OracleLine(BaseModel):
+    text: str
+    confidence: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class OracleScript(BaseModel):
+    """The reference transcript of a replayed call, for oracle ASR."""
+
+    utterances: list[OracleLine]
+    wer: float | None = Field(None, ge=0.0, le=1.0)
+    seed: int | None = None
+    noise_key: str | None = None
+
+
+class WebSocketTransport:
+    """The session's view of a Starlette websocket: sends that never raise once the caller is gone."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+        self.closed = False
+
+    async def send(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            await self._ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.closed = True
+
+    async def close(self, code: int = 1000) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with suppress(RuntimeError, OSError):
+            await self._ws.close(code)
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _base_url(request: Request) -> str:
+    """The public base URL Twilio used to reach us (setting, or the request's own scheme and Host)."""
+    public = _services(request).settings.public_url
+    return public or f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+
+
+async def twilio_form(request: Request) -> FormData:
+    """The webhook's form, once its X-Twilio-Signature is checked (403 otherwise)."""
+    form = await request.form()
+    query = request.url.query
+    url = _base_url(request) + request.url.path + (f"?{query}" if query else "")
+    ok = _services(request).signatures.webhook_ok(
+        url, form, request.headers.get(SIGNATURE_HEADER), request.headers.get(SIGNATURE_SETTINGS_HEADER)
+    )
+    if not ok:
+        log.warning(
+            "refused %s: missing or invalid X-Twilio-Signature (call %s)", request.url.path, form.get("CallSid")
+        )
+        raise HTTPException(status_code=403, detail="invalid Twilio signature")
+    return form
+
+
+def require_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Guards the JSON API with the bearer token; 503 while none is configured."""
+    check = _services(request).api_token
+    if not check.configured:
+        raise HTTPException(status_code=503, detail="the API is disabled: set HANDOFF_API_TOKEN to enable it")
+    if not check.ok(authorization):
+        raise HTTPException(status_code=401, detail="missing or wrong bearer token")
+
+
+TwilioForm = Annotated[FormData, Depends(twilio_form)]
+
+
+def create_app(services: Services) -> FastAPI:
+    """The FastAPI application around already-built services."""
+    settings = services.settings
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not settings.validate_signatures:
+            log.warning(
+                "!!! X-Twilio-Signature checking is OFF (HANDOFF_VALIDATE_SIGNATURES=false): anyone who can "
+                "reach this server can pose as Twilio. Never run like this in production. !!!"
+            )
+        elif not settings.twilio_auth_token.get_secret_value():
+            log.warning("HANDOFF_TWILIO_AUTH_TOKEN is empty: every Twilio request will be refused with 403")
+        warm = getattr(services.synthesizer, "warm", None)
+        if warm is not None:
+            prompts = list(services.dialogs.fixed_prompts())
+            await warm(prompts)
+            log.info("synthesised %d fixed prompts", len(prompts))
+        yield
+        services.close()
+
+    app = FastAPI(
+        title="handoff",
+        summary="A phone bot that hands calls to people with the context attached.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+
+    def base_url(request: Request) -> str:
+        return _base_url(request)
+
+    def xml(document: str) -> Response:
+        return Response(content=document, media_type="text/xml")
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unexpected error on %s", request.url.path, exc_info=exc)
+        if request.url.path.startswith("/twilio/"):
+            return xml(
+                twiml.dial_number(
+                    settings.transfer_number,
+                    whisper_url=None,
+                    action_url=base_url(request) + "/twilio/dial-status",
+                    caller_id=settings.transfer_caller_id,
+                    timeout_s=settings.transfer_timeout_s,
+                    say_first=SORRY_TRANSFER,
+                )
+            )
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    @app.post("/twilio/voice", summary="Twilio voice webhook: answer the call and open the media stream")
+    async def voice(request: Request, form: TwilioForm) -> Response:
+        call_sid = str(form.get("CallSid", ""))
+        if not call_sid:
+            raise HTTPException(status_code=400, detail="CallSid is missing")
+        record = services.registry.open(call_sid)
+        record.account_sid = str(form.get("AccountSid") or "") or None
+        record.caller = str(form.get("From") or "") or None
+        record.called = str(form.get("To") or "") or None
+        parameters = {
+            "call_sid": call_sid,
+            "caller": record.caller or "",
+            "called": record.called or "",
+            "caller_name": str(form.get("CallerName") or ""),
+            "direction": str(form.get("Direction") or ""),
+            "forwarded_from": str(form.get("ForwardedFrom") or ""),
+        }
+        base = base_url(request)
+        scheme = "wss" if base.startswith("https://") else "ws"
+        stream_url = f"{scheme}://{public_host(settings.public_url, request.headers.get('host', ''))}{MEDIA_PATH}"
+        log.info("call %s answered; streaming to %s", call_sid, stream_url)
+        return xml(twiml.connect_stream(stream_url, base + "/twilio/stream-ended", parameters))
+
+    @app.websocket(MEDIA_PATH)
+    async def media(ws: WebSocket) -> None:
+        host = public_host(settings.public_url, ws.headers.get("host", ""))
+        secure = settings.public_url.startswith("https://") if settings.public_url else ws.url.scheme == "wss"
+        forms = websocket_url_forms(host, MEDIA_PATH, secure=secure)
+        if not services.signatures.websocket_ok(forms, ws.headers.get(SIGNATURE_HEADER.lower())):
+            log.warning("refused media stream upgrade from %s: missing or invalid X-Twilio-Signature", ws.client)
+            await ws.close(code=1008)  # before accept: the client gets HTTP 403
+            return
+        await ws.accept()
+        transport = WebSocketTransport(ws)
+        session = CallSession(
+            SessionDeps(
+                recognizers=services.recognizers,
+                synthesizer=services.synthesizer,
+                dialogs=services.dialogs,
+                registry=services.registry,
+                stt_executor=services.stt_executor,
+            ),
+            services.session_config,
+            transport,
+        )
+        try:
+            while not session.closing:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes") or b""
+                await session.receive(data)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        finally:
+            await session.end("dropped")
+            if ws.application_state != WebSocketState.DISCONNECTED:
+                await transport.close()
+
+    @app.post("/twilio/stream-ended", summary="<Connect action>: carry out what the stream decided")
+    async def stream_ended(request: Request, form: TwilioForm) -> Response:
+        call_sid = str(form.get("CallSid", ""))
+        record = services.registry.get(call_sid)
+        if str(form.get("CallStatus", "")) == "completed" or (
+            record is not None and record.stream_end == "caller_stop"
+        ):
+            return xml(twiml.hang_up())
+        decision = record.decision if record is not None else None
+        say_first = None
+        if decision is None:  # the stream broke without a decision; the caller is still there
+            record = record or services.registry.open(call_sid)
+            package = fallback_package(
+                call_sid,
+                caller=record.caller or (str(form.get("From") or "") or None),
+                transcript=_transcript(record),
+                trigger="stream_lost",
+                detail="The bot's audio connection ended before it decided anything.",
+                queue=services.session_config.fallback_queue,
+            )
+            decision = record.decision = Decision(kind="handoff", reason="stream_lost", decided_ms=0, package=package)
+            say_first = SORRY_TRANSFER
+        if decision.kind == "end" or decision.package is None:
+            record.outcome = {"kind": "hangup", "reason": decision.reason}
+            return xml(twiml.hang_up())
+        base = base_url(request)
+        record.outcome = {
+            "kind": "transfer",
+            "target": settings.transfer_number,
+            "queue": decision.package.recommended_queue,
+        }
+        return xml(
+            twiml.dial_number(
+                settings.transfer_number,
+                whisper_url=f"{base}/twilio/whisper?call={quote(call_sid)}",
+                action_url=f"{base}/twilio/dial-status?call={quote(call_sid)}",
+                caller_id=settings.transfer_caller_id,
+                timeout_s=settings.transfer_timeout_s,
+                say_first=say_first,
+            )
+        )
+
+    @app.post("/twilio/whisper", summary="<Number url>: what the agent hears before the call is bridged")
+    async def whisper(request: Request, form: TwilioForm) -> Response:
+        call_sid = request.query_params.get("call") or str(form.get("ParentCallSid", ""))
+        record = services.registry.get(call_sid)
+        package = record.decision.package if record is not None and record.decision is not None else None
+        if package is None:
+            return xml(twiml.whisper("Incoming call from the phone bot. No summary is available."))
+        record.outcome["whisper"] = package.whisper()
+        return xml(twiml.whisper(package.whisper()))
+
+    @app.post("/twilio/dial-status", summary="<Dial action>: what happened to the transfer")
+    async def dial_status(request: Request, form: TwilioForm) -> Response:
+        call_sid = request.query_params.get("call") or str(form.get("CallSid", ""))
+        status = str(form.get("DialCallStatus", ""))
+        record = services.registry.get(call_sid)
+        if record is not None:
+            record.outcome["dial_status"] = status
+            record.note(record.timeline[-1].t_ms if record.timeline else 0, "dial_status", status=status)
+        if status in ("completed", "answered"):
+            return xml(twiml.hang_up())
+        return xml(twiml.say_and_hang_up(NOBODY_AVAILABLE))
+
+    # --- JSON API ------------------------------------------------------------------------------------------
+
+    @app.get("/api/calls/{call_sid}", dependencies=[Depends(require_token)], response_model=CallRecord)
+    async def get_call(call_sid: str) -> CallRecord:
+        record = services.registry.get(call_sid)
+        if record is None:
+            raise HTTPException(status_code=404, detail=f"no call {call_sid}")
+        return record
+
+    @app.post(
+        "/api/oracle/{call_sid}",
+        dependencies=[Depends(require_token)],
+        summary="Oracle ASR only: script what the caller on a coming call will say (replays and tests)",
+    )
+    async def register_oracle_script(call_sid: str, script: OracleScript) -> dict[str, Any]:
+        factory = services.recognizers
+        if not isinstance(factory, OracleRecognizerFactory):
+            raise HTTPException(
+                status_code=409, detail=f"this server recognises speech with {factory.name}, not oracle ASR"
+            )
+        factory.register(
+            call_sid,
+            [OracleUtterance(u.text, u.confidence) for u in script.utterances],
+            wer=script.wer,
+            seed=script.seed,
+            noise_key=script.noise_key,
+        )
+        return {"call_sid": call_sid, "utterances": len(script.utterances)}
+
+    @app.get("/healthz", summary="Liveness: the server is up and which recogniser it uses")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "asr": services.recognizers.name}
+
+    return app
+
+
+__all__ = ["HandoffPackage", "create_app"]

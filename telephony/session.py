@@ -1,0 +1,453 @@
+"""One call on one media-stream websocket: Twilio's protocol ↔ the caller's audio ↔ the dialog ↔ bot speech.
+
+The session owns no socket: it is given each websocket message and a `Transport` to send and close with,
+so the FastAPI handler stays a short loop and tests can drive a session directly. Three things run per
+call: the receive path (called per message; per frame it only decodes and runs the VAD), the recognition
+worker (off the event loop), and the action runner (speaks prompts and carries out the dialog's decision
+once the caller has heard what happens next).
+
+Control before data: DTMF, stop and barge-in are handled as they arrive; a barge-in sends `clear` at once
+and stops any prompt still being sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from dialogs.actions import Action, CallTool, EndCall, HandOff, Listen, Say
+from dialogs.dialog import Dialog, DialogFactory
+from dialogs.events import (
+    CallerHungUp,
+    CallerPartial,
+    CallerSaid,
+    CallerUnintelligible,
+    CallStarted,
+    DialogEvent,
+    DtmfPressed,
+    PromptInterrupted,
+    PromptPlayed,
+    SilenceTimeout,
+)
+from dialogs.package import TranscriptTurn, fallback_package
+from telephony.hearing import CallerEars, Heard, RecognitionWorker
+from telephony.playout import Playout
+from telephony.protocol import (
+    DtmfReceived,
+    MarkEchoed,
+    MediaReceived,
+    MediaStreamProtocol,
+    ProtocolError,
+    Started,
+    Stopped,
+)
+from telephony.records import CallRecord, CallRegistry, Decision, TurnLatency, TurnRecord
+from voice.codec import FRAME_MS, SAMPLE_RATE
+from voice.errors import SynthesisError
+from voice.stt import RecognizerFactory, Transcript
+from voice.vad import SpeechEnded, SpeechStarted, VadConfig
+
+log = logging.getLogger(__name__)
+
+StreamEnd = Literal["server_closed", "caller_stop", "dropped"]
+
+
+class Transport(Protocol):
+    """The websocket, as the session needs it."""
+
+    async def send(self, text: str) -> None: ...
+    async def close(self, code: int = 1000) -> None: ...
+
+
+class Synthesizer(Protocol):
+    """Prompt audio as 8 kHz μ-law: `cached` never blocks, `synthesize` may take tens of ms."""
+
+    def cached(self, text: str) -> bytes | None: ...
+    async def synthesize(self, text: str) -> bytes: ...
+
+
+@dataclass
+class SessionConfig:
+    """Per-call behaviour, from the server settings."""
+
+    vad: VadConfig = field(default_factory=VadConfig)
+    no_input_timeout_ms: int = 7000
+    mark_grace_ms: int = 1500
+    fallback_queue: str = "support"
+    max_message_bytes: int = 64_000
+
+
+@dataclass
+class SessionDeps:
+    """What all calls on a server share."""
+
+    recognizers: RecognizerFactory
+    synthesizer: Synthesizer
+    dialogs: DialogFactory
+    registry: CallRegistry
+    stt_executor: Executor | None = None
+    on_decision: Callable[[CallRecord], Awaitable[None]] | None = None
+
+
+class CallSession:
+    """One call's media stream, from Twilio's `connected` to the socket closing."""
+
+    def __init__(self, deps: SessionDeps, config: SessionConfig, transport: Transport) -> None:
+        self.deps = deps
+        self.config = config
+        self.transport = transport
+        self.protocol = MediaStreamProtocol(config.max_message_bytes)
+        self.ears = CallerEars(config.vad)
+        self.playout = Playout(config.mark_grace_ms)
+        self.record: CallRecord | None = None
+        self.closing = False  # the server decided to close the stream
+        self.clock_ms = 0  # the caller's media clock: end of the last frame received
+        self._dialog: Dialog | None = None
+        self._worker: RecognitionWorker | None = None
+        self._actions: asyncio.Queue[tuple[Action, int]] = asyncio.Queue()
+        self._runner: asyncio.Task[None] | None = None
+        self._generation = 0  # bumped by each barge-in; prompts queued before it are dropped
+        self._listening = False
+        self._silence_from: int | None = None
+        self._pending_turn: Heard | None = None  # waits for the reply prompt, to measure latency
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._ended = False
+        self._partial = ""
+        self._utterance_start_ms = 0
+
+    # --- inbound ----------------------------------------------------------------------------------------
+
+    async def receive(self, text: str | bytes) -> None:
+        """Handle one websocket message; never raises for bad input."""
+        event = self.protocol.receive(text)
+        if type(event) is MediaReceived:
+            await self._on_media(event)
+        elif isinstance(event, MarkEchoed):
+            self._on_mark(event)
+        elif isinstance(event, DtmfReceived):
+            await self._on_dtmf(event)
+        elif isinstance(event, Started):
+            self._on_start(event)
+        elif isinstance(event, Stopped):
+            self._note("stop")
+            await self.end("caller_stop")
+        elif isinstance(event, ProtocolError):
+            await self._on_protocol_error(event)
+
+    async def _on_media(self, event: MediaReceived) -> None:
+        for t_ms, pcm in self.ears.frames(event.payload, event.timestamp_ms):
+            self.clock_ms = t_ms + FRAME_MS
+            vad = self.ears.hear(pcm, t_ms)
+            if self.playout.interruptible:
+                onset = self.ears.barge_in.feed(self.ears.endpoint.last_voiced, t_ms)
+                if onset is not None:
+                    await self._barge_in(onset, "speech")
+            if vad is None:
+                if self.ears.endpoint.in_speech:
+                    if self._worker is not None:
+                        self._worker.audio(pcm)
+                elif self.ears.utterance_open:  # the VAD dropped a burst too short to be speech
+                    self.ears.utterance_open = False
+                    self._note("noise_ignored")
+            elif type(vad) is SpeechStarted:
+                self.ears.utterance_open = True
+                self._utterance_start_ms = vad.t_ms
+                self._silence_from = None
+                if self._worker is not None:
+                    self._worker.start(vad.t_ms)
+                    for frame in self.ears.preroll_since(vad.t_ms):
+                        self._worker.audio(frame)
+                self._note("speech_started", at_ms=vad.t_ms)
+            else:
+                assert isinstance(vad, SpeechEnded)
+                self.ears.utterance_open = False
+                self._note("speech_ended", start_ms=vad.start_ms, last_voiced_ms=vad.last_voiced_ms)
+                if self._worker is not None:
+                    self._worker.finish(vad, time.perf_counter())
+        self._tick()
+
+    def _tick(self) -> None:
+        """Timers on the media clock: overdue marks, and no input from the caller."""
+        for prompt in self.playout.overdue(self.clock_ms):
+            self._note("mark_overdue", mark=prompt.mark)
+            self._prompt_done(prompt.prompt_id)
+        if (
+            self._listening
+            and self._silence_from is not None
+            and not self.ears.utterance_open
+            and self.clock_ms - self._silence_from >= self.config.no_input_timeout_ms
+        ):
+            silent = self.clock_ms - self._silence_from
+            self._silence_from = self.clock_ms
+            self._dialog_event(SilenceTimeout(silent_ms=silent, t_ms=self.clock_ms))
+
+    def _on_start(self, event: Started) -> None:
+        record = self.deps.registry.open(event.call_sid)
+        self.record = record
+        record.status = "streaming"
+        record.stream_sid = event.stream_sid
+        record.account_sid = event.account_sid
+        record.parameters = dict(event.custom_parameters)
+        record.caller = record.caller or event.custom_parameters.get("caller")
+        record.called = record.called or event.custom_parameters.get("called")
+        record.asr_engine = self.deps.recognizers.name
+        self._note("start", stream_sid=event.stream_sid)
+        recognizer = self.deps.recognizers.new_recognizer(event.call_sid)
+        self._worker = RecognitionWorker(recognizer, self.deps.stt_executor, self._on_heard, self._on_partial)
+        self._runner = asyncio.create_task(self._run_actions(), name=f"actions-{event.call_sid}")
+        self._dialog = self.deps.dialogs.new_dialog(event.call_sid)
+        self._dialog_event(
+            CallStarted(
+                call_sid=event.call_sid,
+                caller=record.caller,
+                called=record.called,
+                parameters=dict(event.custom_parameters),
+                t_ms=self.clock_ms,
+            )
+        )
+
+    def _on_mark(self, event: MarkEchoed) -> None:
+        prompt = self.playout.echoed(event.name)
+        if prompt is None:
+            return  # a mark echoed after `clear`, already accounted for
+        self._note("prompt_played", prompt_id=prompt.prompt_id)
+        self._prompt_done(prompt.prompt_id)
+
+    def _prompt_done(self, prompt_id: str) -> None:
+        if not self.playout.speaking:
+            self._idle.set()
+            self._silence_from = self.clock_ms
+        self._dialog_event(PromptPlayed(prompt_id=prompt_id, t_ms=self.clock_ms))
+
+    async def _on_dtmf(self, event: DtmfReceived) -> None:
+        self._note("dtmf", digit=event.digit)
+        if self.playout.interruptible:
+            await self._barge_in(self.clock_ms, "dtmf")
+        self._silence_from = self.clock_ms if not self.playout.speaking else None
+        self._dialog_event(DtmfPressed(digit=event.digit, t_ms=self.clock_ms))
+
+    async def _barge_in(self, onset_ms: int, by: str) -> None:
+        """The caller talked (or keyed) over the bot: clear Twilio's buffer and record what was heard."""
+        self._generation += 1
+        await self.transport.send(self.protocol.clear())
+        cut = self.playout.interrupt(onset_ms, self.clock_ms)
+        self._idle.set()
+        current = cut.current
+        self._note(
+            "barge_in",
+            by=by,
+            onset_ms=onset_ms,
+            prompt_id=current.prompt_id if current else None,
+            heard_ms=current.heard_ms if current else None,
+        )
+        if current is not None:
+            self._dialog_event(
+                PromptInterrupted(prompt_id=current.prompt_id, heard_ms=current.heard_ms or 0, t_ms=self.clock_ms)
+            )
+
+    async def _on_protocol_error(self, error: ProtocolError) -> None:
+        call = error.call_sid or "unknown call"
+        log.warning("media stream protocol error on %s: %s: %s", call, error.kind, error.detail)
+        if self.record is not None:
+            self.record.protocol_errors[error.kind] = self.record.protocol_errors.get(error.kind, 0) + 1
+            self._note("protocol_error", error=str(error.kind), fatal=error.fatal)
+        if error.fatal and not self.closing:
+            await self._fall_back(f"protocol_{error.kind}", f"The media stream was unusable: {error.detail}")
+
+    # --- recognition results -------------------------------------------------------------------------------
+
+    def _on_partial(self, transcript: Transcript) -> None:
+        if transcript.text != self._partial:
+            self._partial = transcript.text
+            self._dialog_event(CallerPartial(text=transcript.text, t_ms=self.clock_ms))
+
+    def _on_heard(self, heard: Heard) -> None:
+        self._partial = ""
+        t_ms = heard.end_ms
+        transcript = heard.transcript
+        if transcript is None or not transcript.text.strip():
+            self._note("unintelligible", start_ms=heard.start_ms, end_ms=heard.end_ms)
+            self._pending_turn = heard
+            self._dialog_event(CallerUnintelligible(start_ms=heard.start_ms, end_ms=heard.end_ms, t_ms=t_ms))
+            return
+        if self.record is not None:
+            self.record.add_caller_turn(
+                transcript.text, heard.start_ms, heard.end_ms, transcript.confidence, transcript.engine
+            )
+            self._note("caller_said", text=transcript.text, confidence=round(transcript.confidence, 3))
+        self._pending_turn = heard
+        self._dialog_event(
+            CallerSaid(
+                text=transcript.text,
+                confidence=transcript.confidence,
+                start_ms=heard.start_ms,
+                end_ms=heard.end_ms,
+                t_ms=t_ms,
+            )
+        )
+
+    # --- the dialog and its actions -------------------------------------------------------------------------
+
+    def _dialog_event(self, event: DialogEvent) -> None:
+        if self._dialog is None or self._ended:
+            return
+        for action in self._dialog.handle(event):
+            self._actions.put_nowait((action, self._generation))
+
+    async def _run_actions(self) -> None:
+        while True:
+            action, generation = await self._actions.get()
+            try:
+                if isinstance(action, Say):
+                    await self._say(action, generation)
+                elif isinstance(action, Listen):
+                    self._listening = True
+                    if not self.playout.speaking and self._silence_from is None:
+                        self._silence_from = self.clock_ms
+                elif isinstance(action, HandOff):
+                    await self._idle.wait()
+                    await self._decide(
+                        Decision(
+                            kind="handoff",
+                            reason=action.package.reason.trigger,
+                            decided_ms=self.clock_ms,
+                            package=action.package,
+                        )
+                    )
+                    return
+                elif isinstance(action, EndCall):
+                    await self._idle.wait()
+                    await self._decide(Decision(kind="end", reason=action.reason, decided_ms=self.clock_ms))
+                    return
+                elif isinstance(action, CallTool):
+                    self._note("tool_unavailable", tool=action.tool)
+            except Exception:  # one failed action must not end the call's handling
+                log.exception("action %s failed on call %s", type(action).__name__, self.protocol.call_sid)
+
+    async def _say(self, say: Say, generation: int) -> None:
+        if say.interruptible and generation != self._generation:
+            self._note("prompt_dropped", prompt_id=say.prompt_id)
+            return
+        audio = self.deps.synthesizer.cached(say.text)
+        cached = audio is not None
+        if audio is None:
+            try:
+                audio = await self.deps.synthesizer.synthesize(say.text)
+            except SynthesisError as exc:
+                log.error("could not speak prompt %s on call %s: %s", say.prompt_id, self.protocol.call_sid, exc)
+                self._note("prompt_failed", prompt_id=say.prompt_id)
+                return
+            if say.interruptible and generation != self._generation:
+                self._note("prompt_dropped", prompt_id=say.prompt_id)
+                return
+        duration = len(audio) * 1000 // SAMPLE_RATE
+        prompt = self.playout.start(
+            say.prompt_id, say.text, duration, self.clock_ms, cached=cached, interruptible=say.interruptible
+        )
+        self._idle.clear()
+        self._silence_from = None
+        if self.playout.pending_count == 1:
+            self.ears.barge_in.reset()
+        if self.record is not None:
+            self.record.prompts.append(prompt)
+            self.record.turns.append(
+                TurnRecord(
+                    speaker="bot",
+                    text=say.text,
+                    start_ms=prompt.play_start_ms,
+                    end_ms=prompt.play_start_ms + duration,
+                )
+            )
+        frames = self.protocol.media_frames(audio)
+        first = True
+        for frame in frames:
+            if say.interruptible and generation != self._generation:
+                return  # barge-in while sending: the rest was never queued at Twilio
+            await self.transport.send(frame)
+            if first:
+                first = False
+                self._measure_reply(say.prompt_id, cached)
+        await self.transport.send(self.protocol.mark(prompt.mark))
+        self._note("prompt_sent", prompt_id=say.prompt_id, duration_ms=duration, cached=cached)
+
+    def _measure_reply(self, prompt_id: str, cached: bool) -> None:
+        heard, self._pending_turn = self._pending_turn, None
+        if heard is None or self.record is None:
+            return
+        self.record.latencies.append(
+            TurnLatency(
+                last_voiced_ms=heard.last_voiced_ms,
+                window_closed_ms=heard.end_ms,
+                after_window_ms=round((time.perf_counter() - heard.window_closed_at) * 1000, 3),
+                prompt_id=prompt_id,
+                cached=cached,
+            )
+        )
+
+    async def _decide(self, decision: Decision) -> None:
+        """Record what happens to the call, then close the stream so Twilio asks `<Connect action>`."""
+        if self.record is not None and self.record.decision is None:
+            self.record.decision = decision
+            self._note("decision", decision=decision.kind, reason=decision.reason)
+            if self.deps.on_decision is not None:
+                await self.deps.on_decision(self.record)
+        if not self.closing:
+            self.closing = True
+            await self.transport.close(1000)
+
+    async def _fall_back(self, trigger: str, detail: str) -> None:
+        """The conversation cannot go on: hand the call to a person with what we have."""
+        call_sid = self.protocol.call_sid or "unknown"
+        record = self.record or self.deps.registry.open(call_sid)
+        self.record = record
+        package = fallback_package(
+            call_sid,
+            caller=record.caller,
+            transcript=_transcript(record),
+            trigger=trigger,
+            detail=detail,
+            queue=self.config.fallback_queue,
+        )
+        await self._decide(Decision(kind="handoff", reason=trigger, decided_ms=self.clock_ms, package=package))
+
+    # --- the end -----------------------------------------------------------------------------------------
+
+    async def end(self, how: StreamEnd) -> None:
+        """The stream is over: keep every word the caller said, and record how it ended."""
+        if self._ended:
+            return
+        if self.closing:
+            how = "server_closed"
+        if self._worker is not None:
+            if self.ears.utterance_open:  # the caller was mid-sentence: recognise what we have
+                cut_short = SpeechEnded(self._utterance_start_ms, self.clock_ms, self.clock_ms)
+                self._worker.finish(cut_short, time.perf_counter())
+                self.ears.utterance_open = False
+            await self._worker.close()
+        self._ended = True
+        if self._runner is not None:
+            self._runner.cancel()
+        if self._dialog is not None and how != "server_closed":
+            self._dialog.handle(CallerHungUp(t_ms=self.clock_ms))
+        if self.record is not None:
+            self.record.stream_end = how
+            self.record.status = "stream_ended"
+            self.record.note(self.clock_ms, "stream_end", how=how)
+        log.info("call %s: stream ended (%s)", self.protocol.call_sid, how)
+
+    def _note(self, what: str, /, **detail: str | int | float | bool | None) -> None:
+        if self.record is not None:
+            self.record.note(self.clock_ms, what, **detail)
+
+
+def _transcript(record: CallRecord) -> tuple[TranscriptTurn, ...]:
+    return tuple(
+        TranscriptTurn(speaker=t.speaker, text=t.text, start_ms=t.start_ms, end_ms=t.end_ms, confidence=t.confidence)
+        for t in record.turns
+    )

@@ -1,0 +1,129 @@
+"""The one settings object of a handoff server, read from HANDOFF_* environment variables or a .env file.
+
+Every field is documented here; the README's configuration table is generated from these descriptions
+(`handoff settings --markdown`), so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voice.models import DEFAULT_CACHE_DIR, DEFAULT_MODEL_NAME, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_URL
+
+ENV_PREFIX = "HANDOFF_"
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message names each bad variable and what is wrong."""
+
+
+class Settings(BaseSettings):
+    """Server configuration; each field is set by the environment variable HANDOFF_<FIELD NAME>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    host: str = Field("127.0.0.1", description="Address the server binds to; loopback unless you mean it.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port the server listens on.")
+    public_url: str | None = Field(
+        None,
+        description="Public https:// base URL Twilio reaches this server at (e.g. https://bot.example.com). "
+        "Used to build the stream URL and to check signatures; if unset, taken from each request's Host.",
+    )
+    twilio_account_sid: str = Field("AC00000000000000000000000000000000", description="Twilio account SID.")
+    twilio_auth_token: SecretStr = Field(
+        SecretStr(""), description="Twilio auth token: the key X-Twilio-Signature is checked with."
+    )
+    validate_signatures: bool = Field(
+        True,
+        description="Check X-Twilio-Signature on webhooks and the websocket upgrade (off: local tests only).",
+    )
+    twilio_api_base_url: str = Field(
+        "https://api.twilio.com", description="Base URL of Twilio's REST API (a local fake in tests)."
+    )
+    api_token: SecretStr = Field(
+        SecretStr(""), description="Bearer token for /api/*; the API refuses every request while it is empty."
+    )
+    transfer_number: str = Field(
+        "+15005550006", description="Phone number (E.164) a handoff dials when no queue target is configured."
+    )
+    transfer_caller_id: str | None = Field(
+        None, description="Caller ID shown to the agent on a transfer; the caller's own number if unset."
+    )
+    transfer_timeout_s: int = Field(20, ge=5, le=600, description="Seconds an agent's phone rings before giving up.")
+    asr: Literal["vosk", "oracle"] = Field(
+        "vosk",
+        description="Speech recogniser: vosk (a model on disk), or oracle (scripted text, tests only).",
+    )
+    vosk_model_path: Path | None = Field(
+        None, description="Folder of an unpacked vosk model; if unset, the model cache folder is searched."
+    )
+    model_cache_dir: Path = Field(DEFAULT_CACHE_DIR, description="Where `handoff models fetch` puts models.")
+    vosk_model_name: str = Field(DEFAULT_MODEL_NAME, description="Name of the vosk model folder in the cache.")
+    vosk_model_url: str = Field(DEFAULT_MODEL_URL, description="Where `handoff models fetch` downloads from.")
+    vosk_model_sha256: str | None = Field(
+        DEFAULT_MODEL_SHA256, description="SHA-256 the downloaded model archive must have."
+    )
+    tts_voice: str | None = Field(
+        None, description="pyttsx3 voice id (espeak-ng: e.g. gmw/en-us); default voice if unset."
+    )
+    tts_rate: int = Field(175, ge=80, le=400, description="Speaking rate of the bot, in words a minute.")
+    tts_cache_dir: Path = Field(
+        Path.home() / ".cache" / "handoff" / "tts", description="Disk cache of synthesised prompts."
+    )
+    vad_aggressiveness: int = Field(
+        2, ge=0, le=3, description="webrtcvad mode: 0 hears the most as speech, 3 the least."
+    )
+    end_of_speech_ms: int = Field(600, ge=20, le=5000, description="Silence that ends a caller's utterance.")
+    min_speech_ms: int = Field(200, ge=0, le=5000, description="Voiced bursts shorter than this are noise.")
+    start_speech_ms: int = Field(60, ge=20, le=1000, description="Voiced run that opens an utterance.")
+    barge_in_ms: int = Field(200, ge=20, le=2000, description="Caller speech over the bot that cuts the bot off.")
+    no_input_timeout_ms: int = Field(
+        7000,
+        ge=1000,
+        le=60000,
+        description="Silence after the bot finishes speaking that counts as no input.",
+    )
+    max_message_bytes: int = Field(64000, ge=1024, description="Largest media-stream message accepted.")
+    data_dir: Path = Field(Path("data"), description="Folder for the database and call records.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
+
+    @field_validator("public_url", "twilio_api_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with https:// (or http:// for local tests), got {value!r}")
+        return value.rstrip("/")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning validation errors into one SettingsError that names each variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [
+            f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        ]
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def settings_table() -> str:
+    """The README's configuration table, in Markdown."""
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        if isinstance(default, SecretStr):
+            default = ""
+        if isinstance(default, Path) and str(default).startswith(str(Path.home())):
+            default = "~" + str(default)[len(str(Path.home())) :]
+        shown = "(unset)" if default in (None, "") else f"`{default}`"
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {info.description} |")
+    return "\n".join(rows)
