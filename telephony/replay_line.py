@@ -15,6 +15,7 @@ from voice.codec import FRAME_MS, ULAW_FRAME_BYTES
 
 SILENCE_FRAME = b"\xff" * ULAW_FRAME_BYTES
 REPLY_TIMEOUT_MS = 6000  # how long a step waits for a bot reply that never comes
+GAP_MS = 60  # bot audio resuming within this gap continues the same stretch (frames arrive in bursts)
 
 
 @dataclass
@@ -64,14 +65,18 @@ class PhoneLine:
         self._marks: deque[tuple[int, str]] = deque()
         self._echo_now: list[str] = []
         self._idle_since = 0
+        self._drained_at: int | None = None  # when the buffer last ran dry, while that may be a gap
         self.finished = False  # the script is done (hung up, or nothing left to do)
 
     # --- what the server sends ---------------------------------------------------------------------------
 
     def bot_media(self, ulaw: bytes) -> None:
         if not self._buffer:
-            self.segments.append(BotSegment(start_ms=self.t_ms))
-            self.events.append(LineEvent(self.t_ms, "bot_audio_start"))
+            if self._drained_at is not None:
+                self._drained_at = None  # more of the same stretch, after a gap in delivery
+            else:
+                self.segments.append(BotSegment(start_ms=self.t_ms))
+                self.events.append(LineEvent(self.t_ms, "bot_audio_start"))
         self._buffer += ulaw
 
     def bot_mark(self, name: str) -> None:
@@ -79,9 +84,10 @@ class PhoneLine:
 
     def bot_clear(self) -> None:
         """Twilio empties its buffer and echoes every pending mark at once."""
-        if self._buffer and self.segments:
+        if (self._buffer or self._drained_at is not None) and self.segments:
             self.segments[-1].end_ms = self.t_ms
-            self.segments[-1].cut_off = True
+            self.segments[-1].cut_off = bool(self._buffer)
+        self._drained_at = None
         self.events.append(LineEvent(self.t_ms, "clear", {"dropped_ms": len(self._buffer) // 8}))
         self._consumed += len(self._buffer)
         self._buffer.clear()
@@ -91,7 +97,7 @@ class PhoneLine:
 
     @property
     def bot_speaking(self) -> bool:
-        return bool(self._buffer)
+        return bool(self._buffer) or self._drained_at is not None
 
     # --- the clock ---------------------------------------------------------------------------------------
 
@@ -156,7 +162,7 @@ class PhoneLine:
             return self.t_ms - self._action_end >= step.pause_ms
         replied = any(seg.start_ms >= self._action_start for seg in self.segments)
         if replied:
-            return not self._buffer and self.t_ms - self._idle_since >= step.pause_ms
+            return not self.bot_speaking and self.t_ms - self._idle_since >= step.pause_ms
         return self.t_ms - self._action_end >= REPLY_TIMEOUT_MS and waited_wall_s >= 0.3
 
     def _play(self) -> list[str]:
@@ -166,9 +172,12 @@ class PhoneLine:
             del self._buffer[:ULAW_FRAME_BYTES]
             self._consumed += len(played)
             if not self._buffer:
-                self.segments[-1].end_ms = self.t_ms + FRAME_MS
-                self._idle_since = self.t_ms + FRAME_MS
-                self.events.append(LineEvent(self.t_ms + FRAME_MS, "bot_audio_end"))
+                self._drained_at = self.t_ms + FRAME_MS
+        elif self._drained_at is not None and self.t_ms + FRAME_MS - self._drained_at >= GAP_MS:
+            self.segments[-1].end_ms = self._drained_at
+            self._idle_since = self._drained_at
+            self.events.append(LineEvent(self._drained_at, "bot_audio_end"))
+            self._drained_at = None
         self.heard += played + SILENCE_FRAME[len(played) :]
         echoes, self._echo_now = self._echo_now, []
         while self._marks and self._marks[0][0] <= self._consumed:

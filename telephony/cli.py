@@ -1,0 +1,236 @@
+"""The `handoff` command: serve calls, replay scenarios, build audio fixtures, fetch speech models."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from telephony.errors import ReplayError, ScenarioError
+from telephony.settings import SettingsError, load_settings, settings_table
+from voice.errors import ModelFetchError, ModelNotFound, VoiceError
+
+app = typer.Typer(help="A phone bot that hands calls to people with the context attached.", no_args_is_help=True)
+models_app = typer.Typer(help="Speech recognition models.", no_args_is_help=True)
+fixtures_app = typer.Typer(help="Caller audio fixtures for replays and tests.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(fixtures_app, name="fixtures")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings(**overrides: object) -> Any:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (HANDOFF_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (HANDOFF_PORT).")] = None,
+    asr: Annotated[str | None, typer.Option(help="vosk, or oracle for tests (HANDOFF_ASR).")] = None,
+) -> None:
+    """Answer Twilio calls: voice webhook, media stream, and the JSON API."""
+    import uvicorn
+
+    from telephony.app import create_app
+    from telephony.services import build_services
+
+    settings = _settings(host=host, port=port, asr=asr)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        services = build_services(settings)
+    except ModelNotFound as exc:
+        raise _fail(str(exc)) from None
+    except VoiceError as exc:
+        raise _fail(f"the speech engines could not start: {exc}") from None
+    uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@app.command()
+def replay(
+    scenario: Annotated[list[Path], typer.Option(help="Scenario file or folder of them (repeatable).")],
+    url: Annotated[str | None, typer.Option(help="A running server's base URL; in-process if not given.")] = None,
+    asr: Annotated[str, typer.Option(help="oracle (reference text, timed by the real VAD) or vosk.")] = "oracle",
+    asr_wer: Annotated[float, typer.Option(help="Oracle ASR noise: substitute or drop this share of words.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the oracle ASR noise.")] = 0,
+    speed: Annotated[float, typer.Option(help="1 plays in real time; 10 ten times faster.")] = 1.0,
+    agent: Annotated[str | None, typer.Option(help="Agent behaviour: answer, busy, no-answer, ...")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Verify each scenario's expect block.")] = False,
+    out_dir: Annotated[Path, typer.Option(help="Where result JSON and bot-audio WAVs go.")] = Path("replay-out"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdicts.")] = False,
+) -> None:
+    """Play Twilio's part of recorded calls against the server, and report what the bot heard, said and did."""
+    from telephony.replay import ReplayOptions, TwilioPlayer, caller_audio, replay_in_process
+    from telephony.replay_check import check as run_checks
+    from telephony.scenario import load_scenario
+    from voice.tts import SpeechSynthesizer
+
+    if asr not in ("oracle", "vosk"):
+        raise _fail(f"--asr must be oracle or vosk, not {asr!r}", 2)
+    files: list[Path] = []
+    for path in scenario:
+        files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
+    if not files:
+        raise _fail("no scenario files given", 2)
+    options = ReplayOptions(speed=speed, asr=asr, wer=asr_wer, seed=seed, agent=agent, out_dir=out_dir)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+
+    async def one(path: Path) -> bool:
+        loaded = load_scenario(path)
+        if url is None:
+            result = await replay_in_process(loaded, options, settings=settings)
+        else:
+            synth = SpeechSynthesizer(settings.tts_cache_dir, rate=165)
+            try:
+                audio = await caller_audio(loaded, synth.synthesize)
+            finally:
+                synth.close()
+            player = TwilioPlayer(
+                url,
+                auth_token=os.environ.get("HANDOFF_TWILIO_AUTH_TOKEN", ""),
+                api_token=os.environ.get("HANDOFF_API_TOKEN"),
+                options=options,
+            )
+            result = await player.run(loaded, audio)
+        if check:
+            checks = run_checks(result, loaded.expect)
+            result.checks = [c.as_dict() for c in checks]
+            result.passed = all(c.ok for c in checks)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        json_path = out_dir / f"{path.stem}.json"
+        json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+        _print_result(result, json_path, quiet=quiet)
+        return result.passed is not False
+
+    async def run_all() -> list[bool]:
+        return [await one(path) for path in files]
+
+    try:
+        verdicts = asyncio.run(run_all())
+    except (ScenarioError, ReplayError, VoiceError) as exc:
+        raise _fail(str(exc)) from None
+    if check:
+        failed = verdicts.count(False)
+        out.print(f"\n{len(verdicts) - failed} of {len(verdicts)} scenarios passed")
+        if failed:
+            raise typer.Exit(1)
+
+
+def _print_result(result: Any, json_path: Path, *, quiet: bool) -> None:
+    verdict = "" if result.passed is None else (" [green]PASS[/]" if result.passed else " [bold red]FAIL[/]")
+    outcome = result.outcome
+    out.print(
+        f"[bold]{result.scenario}[/]{verdict}  call {result.call_sid}  asr={result.asr} "
+        f"({'oracle ASR: reference text' if result.asr == 'oracle' else 'recognised'})",
+        highlight=False,
+    )
+    if not quiet or result.passed is False:
+        decision = result.decision or {}
+        out.print(f"  decision: {decision.get('kind', 'none')} ({decision.get('reason', '-')})", highlight=False)
+        target = f" to {outcome.get('target')}" if outcome.get("target") else ""
+        out.print(
+            f"  outcome:  {outcome.get('kind', 'none')}{target}  {outcome.get('dial_status', '')}", highlight=False
+        )
+        if outcome.get("whisper"):
+            out.print(f"  whisper:  {outcome['whisper']}", highlight=False)
+        for turn in result.transcript:
+            conf = f" ({turn['confidence']:.2f})" if turn.get("confidence") is not None else ""
+            out.print(f"  {turn['start_ms'] / 1000:7.2f}s {turn['speaker']:>6}{conf}: {turn['text']}", highlight=False)
+        cut = [p for p in result.prompts if p["cut_off"]]
+        for prompt in cut:
+            out.print(f"  cut off: {prompt['prompt_id']} after {prompt['heard_ms']} ms", highlight=False)
+        if result.handoff:
+            handoff = result.handoff
+            reason = handoff["reason"]
+            out.print(
+                f"  handoff:  {reason['category']} / {reason['trigger']} -> queue {handoff['recommended_queue']}"
+                f" (urgency {handoff['urgency']})",
+                highlight=False,
+            )
+    for c in result.checks:
+        if not c["ok"]:
+            out.print(f"  [red]✗ {c['name']}: expected {c['expected']!r}, got {c['actual']!r}[/]", highlight=False)
+    if result.passed is False:
+        out.print("  timeline:")
+        for event in result.events:
+            out.print(
+                f"    {event['t_ms']:>7} {event['source']:>6} {event['kind']} {event['detail'] or ''}", highlight=False
+            )
+    out.print(f"  result:   {json_path}", highlight=False)
+
+
+@fixtures_app.command("build")
+def fixtures_build(
+    manifest: Annotated[Path, typer.Option(help="The fixture manifest.")] = Path("audio_fixtures/manifest.yaml"),
+) -> None:
+    """Synthesise every caller recording in the manifest (8 kHz μ-law WAV, transcript beside it)."""
+    from voice.fixtures import build_fixtures
+
+    try:
+        written = asyncio.run(build_fixtures(manifest))
+    except VoiceError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"wrote {len(written)} recordings under {manifest.parent}")
+
+
+@models_app.command("fetch")
+def models_fetch(
+    url: Annotated[str | None, typer.Option(help="Model archive URL (HANDOFF_VOSK_MODEL_URL).")] = None,
+    sha256: Annotated[str | None, typer.Option(help="Expected SHA-256 of the archive.")] = None,
+    dest: Annotated[Path | None, typer.Option(help="Cache folder (HANDOFF_MODEL_CACHE_DIR).")] = None,
+) -> None:
+    """Download the vosk speech model (progress bar, checksum check) into the model cache."""
+    from voice.models import fetch_model
+
+    settings = _settings()
+    try:
+        path = fetch_model(
+            url or settings.vosk_model_url,
+            sha256 if sha256 is not None else settings.vosk_model_sha256,
+            dest or settings.model_cache_dir,
+            progress=sys.stderr.isatty(),
+        )
+    except ModelFetchError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"vosk model installed in {path}")
+
+
+@models_app.command("check")
+def models_check() -> None:
+    """Say whether a vosk model can be found, and where."""
+    from voice.models import locate_model
+
+    settings = _settings()
+    try:
+        path = locate_model(settings.vosk_model_path, settings.model_cache_dir, settings.vosk_model_name)
+    except ModelNotFound as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"vosk model: {path}")
+
+
+@app.command("settings")
+def show_settings(markdown: Annotated[bool, typer.Option("--markdown", help="The README table.")] = False) -> None:
+    """List every setting with its environment variable (values of secrets are never printed)."""
+    if markdown:
+        out.print(settings_table(), highlight=False, soft_wrap=True)
+        return
+    settings = _settings()
+    for name, value in settings.model_dump().items():
+        shown = "***" if "token" in name and value else value
+        out.print(f"HANDOFF_{name.upper()}={'' if shown is None else shown}", highlight=False, soft_wrap=True)

@@ -1,0 +1,82 @@
+"""`handoff replay --check`: compare what a replayed call came to with its scenario's `expect` block."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from telephony.replay import ReplayResult
+from telephony.scenario import Expectation
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation and whether the call met it."""
+
+    name: str
+    ok: bool
+    expected: Any
+    actual: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "expected": self.expected, "actual": self.actual}
+
+
+def _norm(text: str) -> str:
+    return " ".join("".join(ch.lower() if ch.isalnum() else " " for ch in text).split())
+
+
+def _contains(haystack: str, needle: str) -> bool:
+    return f" {_norm(needle)} " in f" {_norm(haystack)} "
+
+
+def check(result: ReplayResult, expect: Expectation) -> list[Check]:
+    """Every expectation given in `expect`, checked against the result; none given means none checked."""
+    checks: list[Check] = []
+    outcome = result.outcome
+    handoff = result.handoff or {}
+    caller_text = " | ".join(t["text"] for t in result.transcript if t["speaker"] == "caller")
+    bot_text = " | ".join(p["text"] for p in result.prompts)
+
+    def add(name: str, ok: bool, expected: Any, actual: Any) -> None:
+        checks.append(Check(name, ok, expected, actual))
+
+    if expect.outcome is not None:
+        add("outcome", outcome.get("kind") == expect.outcome, expect.outcome, outcome.get("kind"))
+    if expect.target is not None:
+        add("target", outcome.get("target") == expect.target, expect.target, outcome.get("target"))
+    for phrase in expect.whisper_contains:
+        whisper = str(outcome.get("whisper", ""))
+        add(f"whisper contains {phrase!r}", _contains(whisper, phrase), phrase, whisper)
+    for phrase in expect.heard:
+        add(f"caller heard saying {phrase!r}", _contains(caller_text, phrase), phrase, caller_text)
+    for phrase in expect.bot_said:
+        add(f"bot said {phrase!r}", _contains(bot_text, phrase), phrase, bot_text)
+    for phrase in expect.bot_never_said:
+        add(f"bot never said {phrase!r}", not _contains(bot_text, phrase), f"not {phrase!r}", bot_text)
+    if expect.prompts_cut is not None:
+        cut = sum(1 for p in result.prompts if p["cut_off"])
+        add("prompts cut off", cut == expect.prompts_cut, expect.prompts_cut, cut)
+    if expect.decision is not None:
+        kind = result.decision.get("kind") if result.decision else None
+        add("decision", kind == expect.decision, expect.decision, kind)
+    if expect.reason is not None:
+        reason = handoff.get("reason") or {}
+        for key in ("category", "trigger"):
+            wanted = getattr(expect.reason, key)
+            if wanted is not None:
+                add(f"reason.{key}", reason.get(key) == wanted, wanted, reason.get(key))
+    if expect.queue is not None:
+        queue = handoff.get("recommended_queue")
+        add("queue", queue == expect.queue, expect.queue, queue)
+    for kind, value in expect.facts.items():
+        facts = [f for f in handoff.get("key_facts", []) if f.get("kind") == kind]
+        found = [f.get("value") for f in facts]
+        add(f"fact {kind}", any(_contains(str(v), value) for v in found), value, found)
+    if expect.max_bot_turns is not None:
+        turns = len(result.prompts)
+        add("bot turns", turns <= expect.max_bot_turns, f"<= {expect.max_bot_turns}", turns)
+    if expect.dial_status is not None:
+        add("dial status", outcome.get("dial_status") == expect.dial_status, expect.dial_status,
+            outcome.get("dial_status"))  # fmt: skip
+    return checks
