@@ -23,8 +23,9 @@ from dialogs.events import (
 from dialogs.package import EscalationReason, HandoffPackage, TranscriptTurn
 
 PERSON_REQUEST = re.compile(
-    r"\b(agent|human|person|representative|rep|operator|somebody|someone|live|real|actual|customer service)\b"
-    r"|\btalk to (a|an|some)\b|\bspeak (to|with) (a|an|some)\b",
+    r"\b(agents?|humans?|people|person|representatives?|reps?|operators?|somebody|someone|customer service)\b"
+    r"|\b(real|live|actual) (person|people|human|agent|someone)\b"
+    r"|\b(talk|speak) (to|with) (a|an|some|your)\b",
     re.IGNORECASE,
 )
 
@@ -38,9 +39,7 @@ class FirstDialogPrompts:
         "I'm connecting you to our support team now, and passing along what you told me. "
         "If the line drops, we'll call you back."
     )
-    fallback: str = (
-        "Thanks. I can't sort that out myself yet. To talk to a person, just say agent, or press zero."
-    )
+    fallback: str = "Thanks. I can't sort that out myself yet. To talk to a person, just say agent, or press zero."
     reprompt: str = "Are you still there? To talk to a person, say agent, or press zero."
     goodbye: str = "I'll let you go for now. Please call back any time. Goodbye."
 
@@ -79,9 +78,7 @@ class FirstDialog:
                 )
             )
             if PERSON_REQUEST.search(event.text):
-                return self._hand_off(
-                    "explicit_request", f'The caller asked for a person: "{event.text}".', event.t_ms
-                )
+                return self._hand_off("explicit_request", f'The caller asked for a person: "{event.text}".', event.t_ms)
             return [self._say(self.prompts.fallback, event.t_ms), Listen()]
         if isinstance(event, DtmfPressed) and event.digit == "0":
             return self._hand_off("dtmf_zero", "The caller pressed zero for a person.", event.t_ms)
@@ -97,15 +94,16 @@ class FirstDialog:
             self.done = True
         return []
 
-    def _say(self, text: str, t_ms: int) -> Say:
+    def _say(self, text: str, t_ms: int, *, interruptible: bool = True) -> Say:
         self._prompt_count += 1
         self.turns.append(TranscriptTurn(speaker="bot", text=text, start_ms=t_ms, end_ms=t_ms))
-        return Say(text=text, prompt_id=f"p{self._prompt_count}")
+        return Say(text=text, prompt_id=f"p{self._prompt_count}", interruptible=interruptible)
 
     def _hand_off(self, trigger: str, detail: str, t_ms: int) -> list[Action]:
         self.done = True
         said = [turn.text for turn in self.turns if turn.speaker == "caller"]
-        say = self._say(self.prompts.transfer, t_ms)
+        # Not interruptible: the caller must hear what happens next before it happens.
+        say = self._say(self.prompts.transfer, t_ms, interruptible=False)
         package = HandoffPackage(
             handoff_id=f"{self.call_sid}-h1",
             call_sid=self.call_sid,

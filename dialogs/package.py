@@ -34,6 +34,11 @@ class EscalationReason(_Strict):
     trigger: str
     detail: str
 
+    @field_validator("detail")
+    @classmethod
+    def _redacted(cls, value: str) -> str:
+        return redact(value)
+
 
 class KeyFact(_Strict):
     """One thing the caller told us or we looked up, typed so a desk can file it (order_number, ...)."""
@@ -105,19 +110,27 @@ class HandoffPackage(_Strict):
         return self
 
     def whisper(self) -> str:
-        """What the agent hears before the call is bridged: the essentials, speakable in about 20 s."""
-        parts = [f"Incoming call for {self.recommended_queue.replace('_', ' ')}."]
+        """What the agent hears before the call is bridged: the essentials, speakable in about 20 s.
+
+        The queue, flags, facts and reason always fit; the caller's issue is shortened to what is left.
+        """
+        head = [f"Incoming call for {self.recommended_queue.replace('_', ' ')}."]
         if self.urgency == "high":
-            parts.append("Urgent.")
+            head.append("Urgent.")
         if self.frustrated:
-            parts.append("The caller is frustrated.")
-        parts.append(f"Issue: {_sentence(self.primary_issue)}")
+            head.append("The caller is frustrated.")
+        tail = []
         facts = [f"{fact.kind.replace('_', ' ')} {_spell_digits(fact.value)}" for fact in self.key_facts[:3]]
         if facts:
-            parts.append("Facts: " + "; ".join(facts) + ".")
-        parts.append(f"Reason: {_sentence(self.reason.detail)}")
-        words = " ".join(parts).split()
-        if len(words) > WHISPER_MAX_WORDS:
+            tail.append("Facts: " + "; ".join(facts) + ".")
+        tail.append(f"Reason: {_sentence(self.reason.detail)}")
+        fixed = len(" ".join(head + tail).split())
+        room = max(WHISPER_MAX_WORDS - fixed - 1, 6)
+        issue = _sentence(self.primary_issue).split()
+        if len(issue) > room:
+            issue = [*issue[: room - 1], issue[room - 1].rstrip(".,;") + "..."]
+        words = " ".join([*head, "Issue:", *issue, *tail]).split()
+        if len(words) > WHISPER_MAX_WORDS:  # very long facts or reason: keep the front
             words = [*words[: WHISPER_MAX_WORDS - 1], words[WHISPER_MAX_WORDS - 1].rstrip(".,;") + "."]
         return " ".join(words)
 

@@ -26,14 +26,16 @@ _DIGIT_RUN = re.compile(
     re.IGNORECASE,
 )
 _ID_CONTEXT = re.compile(
-    r"(social security|social|ssn|national (?:id|insurance)|passport|driver'?s? licen[cs]e|tax id|id number)"
+    r"\b(social security|social|ssn|national (?:id|insurance)|passport|driver'?s? licen[cs]e|tax id|id number)\b"
     r"[^.?!]{0,30}$",
     re.IGNORECASE,
 )
 _CODE_CONTEXT = re.compile(
-    r"(code|passcode|pin|one[- ]time|verification|otp|security number)[^.?!]{0,25}$", re.IGNORECASE
+    r"\b(code|passcode|pin|one[- ]time|verification|otp|security number)\b[^.?!]{0,25}$", re.IGNORECASE
 )
-_SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
+_SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
+_GROUP = re.compile(rf"\d+|{_SPOKEN_DIGIT}", re.IGNORECASE)  # one group of digits, or one spoken digit
+_MASKS = re.compile(r"\[(?:card number|ID number|one-time code)\]")
 
 
 def _digits(run: str) -> str:
@@ -54,18 +56,63 @@ def luhn_valid(digits: str) -> bool:
 
 
 def redact(text: str) -> str:
-    """The text with card numbers, ID numbers and one-time codes replaced by bracketed labels."""
+    """The text with card numbers, ID numbers and one-time codes replaced by bracketed labels.
 
-    def replace(match: re.Match[str]) -> str:
-        run = match.group(0)
-        digits = _digits(run)
-        before = text[: match.start()]
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            return CARD_MASK
-        if _SSN_SHAPE.match(run.strip()) or (len(digits) >= 6 and _ID_CONTEXT.search(before)):
-            return ID_MASK
-        if 4 <= len(digits) <= 8 and _CODE_CONTEXT.search(before):
-            return CODE_MASK
-        return run
+    Text is read left to right and each number is judged by what precedes it *after* redaction, with the
+    labels themselves ignored, so redacting already-redacted text changes nothing.
+    """
+    out: list[str] = []
+    pos = 0
+    for match in _DIGIT_RUN.finditer(text):
+        out.append(text[pos : match.start()])
+        out.append(_redact_run(match.group(0), "".join(out)))
+        pos = match.end()
+    out.append(text[pos:])
+    return "".join(out)
 
-    return _DIGIT_RUN.sub(replace, text)
+
+def _redact_run(run: str, before: str) -> str:
+    """One run of digit groups: mask a card or SSN inside it (the rest judged on its own), or all of it."""
+    inner = _sensitive_span(run)
+    if inner is not None:
+        start, end, mask = inner
+        left, right = run[:start], run[end:]
+        left_core = left.rstrip(" -")
+        red_left = (_redact_run(left_core, before) if left_core else "") + left[len(left_core) :]
+        right_core = right.lstrip(" -")
+        gap = right[: len(right) - len(right_core)]
+        red_right = _redact_run(right_core, before + red_left + mask + gap) if right_core else ""
+        return red_left + mask + gap + red_right
+    digits = _digits(run)
+    context = _MASKS.sub(" ", before)
+    if len(digits) >= 6 and _ID_CONTEXT.search(context):
+        return ID_MASK
+    if 4 <= len(digits) <= 8 and _CODE_CONTEXT.search(context):
+        return CODE_MASK
+    return run
+
+
+def _sensitive_span(run: str) -> tuple[int, int, str] | None:
+    """Where in the run a card number (13-19 digits passing Luhn, in whole groups) or an SSN sits."""
+    groups = [(m.start(), m.end(), _digits(m.group(0))) for m in _GROUP.finditer(run)]
+    for i in range(len(groups)):
+        digits = ""
+        for j in range(i, len(groups)):
+            digits += groups[j][2]
+            if len(digits) > 19:
+                break
+            if len(digits) >= 13 and luhn_valid(digits):
+                # prefer the longest card starting here
+                best = j
+                extra = digits
+                for k in range(j + 1, len(groups)):
+                    extra += groups[k][2]
+                    if len(extra) > 19:
+                        break
+                    if luhn_valid(extra):
+                        best = k
+                return groups[i][0], groups[best][1], CARD_MASK
+    ssn = _SSN.search(run)
+    if ssn is not None:
+        return ssn.start(), ssn.end(), ID_MASK
+    return None

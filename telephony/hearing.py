@@ -81,11 +81,11 @@ class RecognitionWorker:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
             if not self._ops:
                 if self._closed:
                     return
+                await self._wakeup.wait()
+                self._wakeup.clear()
                 continue
             ops, self._ops = self._ops, []
             try:

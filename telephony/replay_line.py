@@ -85,7 +85,7 @@ class PhoneLine:
     def bot_clear(self) -> None:
         """Twilio empties its buffer and echoes every pending mark at once."""
         if (self._buffer or self._drained_at is not None) and self.segments:
-            self.segments[-1].end_ms = self.t_ms
+            self.segments[-1].end_ms = self.t_ms if self._buffer else self._drained_at
             self.segments[-1].cut_off = bool(self._buffer)
         self._drained_at = None
         self.events.append(LineEvent(self.t_ms, "clear", {"dropped_ms": len(self._buffer) // 8}))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -100,6 +101,8 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with https:// (or http:// for local tests), got {value!r}")
+        if not urlsplit(value).netloc:
+            raise ValueError(f"must name a host, got {value!r}")
         return value.rstrip("/")
 
 

@@ -80,12 +80,9 @@ DOC_STOP = """{ "event": "stop", "sequenceNumber": "5",
 
 # TWILIO.md §2: what we send.
 DOC_OUT_MEDIA = (
-    '{ "event": "media", "streamSid": "MZXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", '
-    '"media": { "payload": "a3242sa..." } }'
+    '{ "event": "media", "streamSid": "MZXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "media": { "payload": "a3242sa..." } }'
 )
-DOC_OUT_MARK = (
-    '{ "event": "mark", "streamSid": "MZXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "mark": { "name": "my label" } }'
-)
+DOC_OUT_MARK = '{ "event": "mark", "streamSid": "MZXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "mark": { "name": "my label" } }'
 DOC_OUT_CLEAR = '{ "event": "clear", "streamSid": "MZXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX" }'
 
 # --- capture 1: twilio/media-streams node/connect-basic/output.txt (bidirectional, 2020) --------------------
@@ -143,9 +140,7 @@ def started(start: str = DOC_START, **kwargs: Any) -> MediaStreamProtocol:
     return protocol
 
 
-def media_json(
-    seq: int, payload: bytes = b"\xff" * 160, sid: str = DOC_SID, chunk: int = 1, ts: int = 20
-) -> str:
+def media_json(seq: int, payload: bytes = b"\xff" * 160, sid: str = DOC_SID, chunk: int = 1, ts: int = 20) -> str:
     return orjson.dumps(
         {
             "event": "media",
@@ -195,9 +190,7 @@ def test_doc_start() -> None:
 
 def test_doc_media() -> None:
     event = started().receive(DOC_MEDIA)
-    assert event == MediaReceived(
-        sequence=4, chunk=2, timestamp_ms=5, payload=base64.b64decode("no+JhoaJjpzS")
-    )
+    assert event == MediaReceived(sequence=4, chunk=2, timestamp_ms=5, payload=base64.b64decode("no+JhoaJjpzS"))
 
 
 def test_doc_dtmf() -> None:
@@ -284,9 +277,7 @@ def test_inbound_models_keep_twilio_json_types() -> None:
     with pytest.raises(ValidationError):  # sequenceNumber is a JSON string, never a number
         InboundMessageAdapter.validate_python({**orjson.loads(DOC_DTMF), "sequenceNumber": 5})
     with pytest.raises(ValidationError):  # dtmf.track is "inbound_track", not "inbound"
-        InboundMessageAdapter.validate_python(
-            {**orjson.loads(DOC_DTMF), "dtmf": {"track": "inbound", "digit": "1"}}
-        )
+        InboundMessageAdapter.validate_python({**orjson.loads(DOC_DTMF), "dtmf": {"track": "inbound", "digit": "1"}})
     with pytest.raises(ValidationError):  # sampleRate is a number
         StartMessage.model_validate_json(DOC_START.replace('"sampleRate": 8000', '"sampleRate": "8000"'))
     with pytest.raises(ValidationError):  # connected carries no streamSid, but a media message needs one
@@ -354,9 +345,7 @@ def assert_error(
 
 def test_malformed_json() -> None:
     protocol = started()
-    error = assert_error(
-        protocol.receive('{"event": "media", "sequenceNumber": '), ProtocolErrorKind.MALFORMED_JSON
-    )
+    error = assert_error(protocol.receive('{"event": "media", "sequenceNumber": '), ProtocolErrorKind.MALFORMED_JSON)
     assert error.stream_sid == DOC_SID
     assert protocol.error_counts[ProtocolErrorKind.MALFORMED_JSON] == 1
     assert_still_works(protocol)
@@ -462,9 +451,7 @@ def test_unsupported_media_format(field: str, value: object) -> None:
     assert_error(protocol.receive(media_json(2)), ProtocolErrorKind.UNSUPPORTED_MEDIA_FORMAT, fatal=True)
     assert protocol.receive(DOC_DTMF) == DtmfReceived(digit="1", sequence=5)
     assert orjson.loads(protocol.clear()) == {"event": "clear", "streamSid": DOC_SID}
-    assert protocol.receive(_with(DOC_STOP, ("sequenceNumber",), "6")) == Stopped(
-        call_sid=DOC_CALL, sequence=6
-    )
+    assert protocol.receive(_with(DOC_STOP, ("sequenceNumber",), "6")) == Stopped(call_sid=DOC_CALL, sequence=6)
 
 
 @pytest.mark.parametrize(
@@ -474,9 +461,7 @@ def test_unsupported_media_format(field: str, value: object) -> None:
 )
 def test_bad_base64(payload: str) -> None:
     protocol = started()
-    assert_error(
-        protocol.receive(_with(DOC_MEDIA, ("media", "payload"), payload)), ProtocolErrorKind.BAD_BASE64
-    )
+    assert_error(protocol.receive(_with(DOC_MEDIA, ("media", "payload"), payload)), ProtocolErrorKind.BAD_BASE64)
     assert_still_works(protocol)
 
 
@@ -492,9 +477,7 @@ def test_oversized_message() -> None:
     assert "1000" in error.detail
     assert_error(protocol.receive(big.encode()), ProtocolErrorKind.OVERSIZED_MESSAGE)
     # 400 characters, but 1200 bytes of UTF-8: the limit is in bytes.
-    wide = orjson.dumps(
-        {"event": "mark", "streamSid": DOC_SID, "sequenceNumber": "3", "mark": {"name": "€" * 380}}
-    )
+    wide = orjson.dumps({"event": "mark", "streamSid": DOC_SID, "sequenceNumber": "3", "mark": {"name": "€" * 380}})
     assert len(wide.decode()) < 1000 < len(wide)
     assert_error(protocol.receive(wide.decode()), ProtocolErrorKind.OVERSIZED_MESSAGE)
     assert protocol.error_counts[ProtocolErrorKind.OVERSIZED_MESSAGE] == 3
@@ -563,9 +546,7 @@ def test_outbound_doc_shapes_validate() -> None:
     assert type(OutboundMessageAdapter.validate_json(DOC_OUT_MEDIA)) is OutboundMediaMessage
     assert type(OutboundMessageAdapter.validate_json(DOC_OUT_MARK)) is OutboundMarkMessage
     assert type(OutboundMessageAdapter.validate_json(DOC_OUT_CLEAR)) is ClearMessage
-    with pytest.raises(
-        ValidationError
-    ):  # outbound media carries no track, chunk, timestamp or sequenceNumber
+    with pytest.raises(ValidationError):  # outbound media carries no track, chunk, timestamp or sequenceNumber
         OutboundMediaMessage.model_validate_json(_with(DOC_OUT_MEDIA, ("sequenceNumber",), "1"))
     with pytest.raises(ValidationError):
         OutboundMediaMessage.model_validate_json(_with(DOC_OUT_MEDIA, ("media", "track"), "outbound"))
@@ -633,17 +614,13 @@ json_scalars = (
     | st.integers(min_value=-(2**63), max_value=2**64 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
-    | st.sampled_from(
-        ["media", "start", "stop", "dtmf", "mark", "connected", "inbound", DOC_SID, "4", "", "1.0"]
-    )
+    | st.sampled_from(["media", "start", "stop", "dtmf", "mark", "connected", "inbound", DOC_SID, "4", "", "1.0"])
 )
 KEYS = ["event", "sequenceNumber", "streamSid", "media", "start", "stop", "dtmf", "mark", "track",
         "chunk", "timestamp", "payload", "name", "digit", "callSid", "accountSid", "mediaFormat"]  # fmt: skip
 json_values = st.recursive(
     json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), inner)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), inner),
     max_leaves=25,
 )
 LITERALS = [literal for literal, _ in ALL_INBOUND_LITERALS]
@@ -699,9 +676,7 @@ def test_receive_never_raises_on_mutated_real_messages(state: str, text: str) ->
     assert isinstance(protocol.receive(DOC_MEDIA), EVENT_TYPES)
 
 
-numeric_like = st.sampled_from(
-    ["1", "0", "4", "0007", "9" * 20, "9" * 21, "", "-1", "+1", " 1", "1_0", "٤", "1.0"]
-)
+numeric_like = st.sampled_from(["1", "0", "4", "0007", "9" * 20, "9" * 21, "", "-1", "+1", " 1", "1_0", "٤", "1.0"])
 VALID_MEDIA_FIELDS = {
     "sequenceNumber": st.integers(min_value=0, max_value=10**6).map(str),
     "streamSid": st.just(DOC_SID),
@@ -751,9 +726,7 @@ def _reference(msg: dict[str, Any]) -> MediaReceived | ProtocolErrorKind:
         audio = binascii.a2b_base64(parsed.media.payload, strict_mode=True)
     except ValueError:
         return ProtocolErrorKind.BAD_BASE64
-    return MediaReceived(
-        int(parsed.sequenceNumber), int(parsed.media.chunk), int(parsed.media.timestamp), audio
-    )
+    return MediaReceived(int(parsed.sequenceNumber), int(parsed.media.chunk), int(parsed.media.timestamp), audio)
 
 
 @settings(max_examples=500)
@@ -776,15 +749,10 @@ def test_inbound_payload_round_trip(payload: bytes) -> None:
 @given(payload=st.binary(max_size=4000))
 def test_outbound_payload_round_trip(payload: bytes) -> None:
     text = started().media(payload)
-    assert (
-        base64.b64decode(OutboundMediaMessage.model_validate_json(text).media.payload, validate=True)
-        == payload
-    )
+    assert base64.b64decode(OutboundMediaMessage.model_validate_json(text).media.payload, validate=True) == payload
     # and what we send, Twilio's side would read back as the same audio
     echoed = orjson.loads(text)
-    echoed.update(
-        sequenceNumber="2", media={**echoed["media"], "track": "inbound", "chunk": "1", "timestamp": "0"}
-    )
+    echoed.update(sequenceNumber="2", media={**echoed["media"], "track": "inbound", "chunk": "1", "timestamp": "0"})
     event = started().receive(orjson.dumps(echoed))
     assert isinstance(event, MediaReceived) and event.payload == payload
 
@@ -832,11 +800,7 @@ def test_sequence_is_one_counter_across_message_types() -> None:
 
 def test_rejected_messages_are_not_counted_as_lost() -> None:
     protocol = started()
-    assert_error(
-        protocol.receive(media_json(2).replace(_b64(b"\xff" * 160), "abc")), ProtocolErrorKind.BAD_BASE64
-    )
-    assert_error(
-        protocol.receive(_with(media_json(3), ("media", "chunk"), 1)), ProtocolErrorKind.INVALID_MESSAGE
-    )
+    assert_error(protocol.receive(media_json(2).replace(_b64(b"\xff" * 160), "abc")), ProtocolErrorKind.BAD_BASE64)
+    assert_error(protocol.receive(_with(media_json(3), ("media", "chunk"), 1)), ProtocolErrorKind.INVALID_MESSAGE)
     assert isinstance(protocol.receive(media_json(4)), MediaReceived)
     assert protocol.sequence_gaps == 0

@@ -204,9 +204,7 @@ def test_locate_accepts_the_folder_a_model_was_unpacked_into(tmp_path: Path) -> 
 
 
 def test_locate_accepts_the_flat_v1_layout(tmp_path: Path) -> None:
-    model = write_model(
-        tmp_path / "old", {"final.mdl": b"m", "mfcc.conf": b"c", "HCLr.fst": b"g", "Gr.fst": b"g"}
-    )
+    model = write_model(tmp_path / "old", {"final.mdl": b"m", "mfcc.conf": b"c", "HCLr.fst": b"g", "Gr.fst": b"g"})
     assert locate_model(model, tmp_path, MODEL) == model
 
 

@@ -285,9 +285,7 @@ def test_vosk_adapter_maps_vosk_seconds_to_call_time() -> None:
 
 def test_vosk_adapter_partials_only_when_the_text_changes() -> None:
     hello: dict[str, object] = {"partial": "hello", "partial_result": [word("hello", 0.1, 0.4, 0.9)]}
-    kaldi = ScriptedKaldi(
-        partials=[{"partial": ""}, hello, hello, {"partial": "hello agent", "partial_result": []}]
-    )
+    kaldi = ScriptedKaldi(partials=[{"partial": ""}, hello, hello, {"partial": "hello agent", "partial_result": []}])
     rec = VoskRecognizer("CA1", kaldi)
     rec.start_utterance(1000)
 
@@ -353,9 +351,7 @@ def vosk_factory() -> Iterator[VoskRecognizerFactory]:
 
 
 @pytest.mark.vosk
-async def test_vosk_recognises_synthesised_speech(
-    vosk_factory: VoskRecognizerFactory, tmp_path: Path
-) -> None:
+async def test_vosk_recognises_synthesised_speech(vosk_factory: VoskRecognizerFactory, tmp_path: Path) -> None:
     from voice.tts import SpeechSynthesizer
 
     synthesizer = SpeechSynthesizer(tmp_path, rate=150)
@@ -366,11 +362,7 @@ async def test_vosk_recognises_synthesised_speech(
     pcm = ulaw_to_pcm16(ulaw) + bytes(PCM_FRAME_BYTES * 25)  # and 0.5 s of silence after it
     rec = vosk_factory.new_recognizer("CA-vosk")
     rec.start_utterance(4000)
-    partials = [
-        t
-        for t in (rec.accept(pcm[i : i + PCM_FRAME_BYTES]) for i in range(0, len(pcm), PCM_FRAME_BYTES))
-        if t
-    ]
+    partials = [t for t in (rec.accept(pcm[i : i + PCM_FRAME_BYTES]) for i in range(0, len(pcm), PCM_FRAME_BYTES)) if t]
     end_ms = 4000 + len(pcm) // 16
     final = rec.finish_utterance(4000, end_ms)
     rec.close()
