@@ -234,3 +234,7 @@ def show_settings(markdown: Annotated[bool, typer.Option("--markdown", help="The
     for name, value in settings.model_dump().items():
         shown = "***" if "token" in name and value else value
         out.print(f"HANDOFF_{name.upper()}={'' if shown is None else shown}", highlight=False, soft_wrap=True)
+
+
+if __name__ == "__main__":
+    app()

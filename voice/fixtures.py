@@ -8,7 +8,10 @@ manifest and espeak-ng version give the same bytes.
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
 import zlib
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +40,7 @@ class FixtureManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     voice: str | None = None
     rate: int = Field(160, ge=80, le=400)
+    espeak_ng: str | None = Field(None, description="espeak-ng version the committed recordings were built with")
     utterances: list[FixtureEntry]
 
 
@@ -63,25 +67,36 @@ def add_line_noise(ulaw: bytes, level: float, seed_text: str) -> bytes:
     return pcm16_to_ulaw(np.clip(np.rint(noisy), -32768, 32767).astype("<i2").tobytes())
 
 
+def _synthesize_fresh(text: str, voice: str | None, rate: int) -> bytes:
+    """Child process: speak one text with a fresh espeak-ng.
+
+    espeak-ng carries state from one utterance to the next inside a process, so the same text comes out a
+    few samples different depending on what was said before; a fresh process per recording makes every
+    recording depend only on its own entry.
+    """
+    synth = SpeechSynthesizer(None, voice=voice, rate=rate)
+    try:
+        return asyncio.run(synth.synthesize(text))
+    finally:
+        synth.close()
+
+
 async def build_fixtures(manifest_path: Path, out_dir: Path | None = None) -> list[Path]:
-    """Synthesise every entry of the manifest; returns the WAV files written."""
+    """Synthesise every entry of the manifest, each in a fresh process; returns the WAV files written."""
     manifest = load_manifest(manifest_path)
     out_dir = out_dir or manifest_path.parent
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=context, max_tasks_per_child=1) as pool:
+        spoken = await asyncio.gather(*(
+            loop.run_in_executor(pool, _synthesize_fresh, entry.text, manifest.voice, entry.rate or manifest.rate)
+            for entry in manifest.utterances
+        ))  # fmt: skip
     written: list[Path] = []
-    voices: dict[int, SpeechSynthesizer] = {}
-    try:
-        for entry in manifest.utterances:
-            rate = entry.rate or manifest.rate
-            synth = voices.get(rate)
-            if synth is None:
-                synth = voices[rate] = SpeechSynthesizer(None, voice=manifest.voice, rate=rate)
-            audio = add_line_noise(await synth.synthesize(entry.text), entry.noise, entry.id)
-            wav = out_dir / f"{entry.id}.wav"
-            wav.parent.mkdir(parents=True, exist_ok=True)
-            write_ulaw_wav(wav, audio)
-            wav.with_suffix(".txt").write_text(entry.text + "\n", encoding="utf-8")
-            written.append(wav)
-    finally:
-        for synth in voices.values():
-            synth.close()
+    for entry, audio in zip(manifest.utterances, spoken, strict=True):
+        wav = out_dir / f"{entry.id}.wav"
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        write_ulaw_wav(wav, add_line_noise(audio, entry.noise, entry.id))
+        wav.with_suffix(".txt").write_text(entry.text + "\n", encoding="utf-8")
+        written.append(wav)
     return written

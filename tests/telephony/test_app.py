@@ -1,0 +1,202 @@
+"""The FastAPI app on a real loopback socket: webhooks, signatures on webhooks and the websocket upgrade,
+the TwiML each route answers, and the token-protected API."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import websockets
+from pydantic import SecretStr
+
+from telephony.app import create_app
+from telephony.replay import serve_in_process
+from telephony.security import TwilioSignatureCheck
+from telephony.services import Services, build_services
+from telephony.settings import Settings
+from tests.telephony.conftest import CALL_SID, FixedSynthesizer
+from voice.stt import OracleRecognizerFactory
+
+AUTH = "test-auth-token"
+API = "test-api-token"
+SIGNER = TwilioSignatureCheck(AUTH)
+
+
+def make_services(**overrides: object) -> Services:
+    fields: dict[str, object] = {"twilio_auth_token": SecretStr(AUTH), "api_token": SecretStr(API), "asr": "oracle"}
+    settings = Settings(**{**fields, **overrides})  # type: ignore[arg-type]
+    return build_services(settings, recognizers=OracleRecognizerFactory(), synthesizer=FixedSynthesizer())
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, Services]]:
+    services = make_services()
+    async with serve_in_process(create_app(services)) as base:
+        yield base, services
+
+
+def call_params(**extra: str) -> dict[str, str]:
+    return {"CallSid": CALL_SID, "AccountSid": "AC" + "0" * 32, "From": "+15551230000", "To": "+15559870000",
+            "CallStatus": "ringing", "Direction": "inbound", **extra}  # fmt: skip
+
+
+async def post(base: str, path: str, params: dict[str, str], signature: str | None = "sign") -> httpx.Response:
+    url = base + path
+    headers = {}
+    if signature == "sign":
+        headers["X-Twilio-Signature"] = SIGNER.sign(url, params)
+    elif signature is not None:
+        headers["X-Twilio-Signature"] = signature
+    async with httpx.AsyncClient() as http:
+        return await http.post(url, data=params, headers=headers)
+
+
+async def test_voice_webhook_answers_connect_stream_with_the_call_data_as_parameters(server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    response = await post(base, "/twilio/voice", call_params())
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(response.text)
+    connect = root.find("Connect")
+    assert connect is not None and connect.get("action") == base + "/twilio/stream-ended"
+    stream = connect.find("Stream")
+    assert stream is not None and stream.get("url") == base.replace("http://", "ws://") + "/twilio/media"
+    params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert params["call_sid"] == CALL_SID and params["caller"] == "+15551230000"
+
+
+async def test_public_url_makes_the_stream_url_wss(server) -> None:  # type: ignore[no-untyped-def]
+    services = make_services(public_url="https://bot.example.com")
+    async with serve_in_process(create_app(services)) as base:
+        params = call_params()
+        signature = SIGNER.sign("https://bot.example.com/twilio/voice", params)
+        async with httpx.AsyncClient() as http:
+            response = await http.post(base + "/twilio/voice", data=params, headers={"X-Twilio-Signature": signature})
+    stream = ET.fromstring(response.text).find("Connect/Stream")
+    assert stream is not None and stream.get("url") == "wss://bot.example.com/twilio/media"
+
+
+@pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl", "tampered"])
+async def test_webhooks_without_a_valid_signature_get_403(server, signature: str | None) -> None:  # type: ignore[no-untyped-def]
+    base, services = server
+    if signature == "tampered":
+        signature = SIGNER.sign(base + "/twilio/voice", call_params(From="+15550000000"))
+    for path in ("/twilio/voice", "/twilio/stream-ended", "/twilio/whisper", "/twilio/dial-status"):
+        response = await post(base, path, call_params(), signature)
+        assert response.status_code == 403, path
+    assert services.registry.get(CALL_SID) is None
+
+
+async def test_signature_checking_can_be_turned_off_only_explicitly() -> None:
+    services = make_services(validate_signatures=False)
+    async with serve_in_process(create_app(services)) as base:
+        response = await post(base, "/twilio/voice", call_params(), None)
+    assert response.status_code == 200
+
+
+async def open_media(base: str, signed_url: str | None) -> websockets.ClientConnection:
+    url = base.replace("http://", "ws://") + "/twilio/media"
+    headers = {"X-Twilio-Signature": SIGNER.sign(signed_url)} if signed_url else {}
+    return await websockets.connect(url, additional_headers=headers)
+
+
+@pytest.mark.parametrize(
+    "form", ["ws://{host}/twilio/media", "ws://{host}/twilio/media/", "http://{host}/twilio/media"]
+)
+async def test_media_upgrade_accepts_each_url_form_twilio_may_sign(server, form: str) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    ws = await open_media(base, form.format(host=base.split("//")[1]))
+    await ws.close()
+
+
+@pytest.mark.parametrize("signed", [None, "ws://evil.example.com/twilio/media", "ws://{host}/twilio/media?x=1"])
+async def test_media_upgrade_without_a_valid_signature_is_refused_with_403(server, signed: str | None) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await open_media(base, signed.format(host=base.split("//")[1]) if signed else None)
+    assert refused.value.response.status_code == 403
+
+
+async def test_stream_ended_with_no_record_of_the_call_sends_it_to_a_person(server) -> None:  # type: ignore[no-untyped-def]
+    base, services = server
+    response = await post(base, "/twilio/stream-ended", call_params(CallStatus="in-progress"))
+    root = ET.fromstring(response.text)
+    assert [child.tag for child in root] == ["Say", "Dial"]  # nothing after <Dial>
+    dial = root.find("Dial")
+    assert dial is not None and dial.get("answerOnBridge") == "true"
+    number = dial.find("Number")
+    assert number is not None and number.text == services.settings.transfer_number
+    record = services.registry.get(CALL_SID)
+    assert record is not None and record.decision is not None
+    assert record.decision.package.reason.trigger == "stream_lost"
+
+
+async def test_whisper_speaks_the_package_and_dial_status_handles_every_outcome(server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    await post(base, "/twilio/stream-ended", call_params(CallStatus="in-progress"))
+    whisper = await post(base, f"/twilio/whisper?call={CALL_SID}", call_params(CallSid="CA" + "9" * 32))
+    says = [e.text for e in ET.fromstring(whisper.text)]
+    assert says and "Incoming call for support" in (says[0] or "")
+    for status, last in [("completed", "Hangup"), ("busy", "Hangup"), ("no-answer", "Hangup"), ("failed", "Hangup"),
+                         ("canceled", "Hangup")]:  # fmt: skip
+        response = await post(base, f"/twilio/dial-status?call={CALL_SID}", call_params(DialCallStatus=status))
+        root = ET.fromstring(response.text)
+        assert root[-1].tag == last
+        if status != "completed":
+            assert root[0].tag == "Say"
+
+
+async def test_a_caller_who_hung_up_gets_hangup_not_a_transfer(server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    response = await post(base, "/twilio/stream-ended", call_params(CallStatus="completed"))
+    assert [child.tag for child in ET.fromstring(response.text)] == ["Hangup"]
+
+
+@pytest.mark.parametrize(("header", "status"), [(None, 401), ("Bearer wrong", 401), ("Basic " + API, 401)])
+async def test_the_api_needs_the_bearer_token(server, header: str | None, status: int) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{base}/api/calls/{CALL_SID}", headers={"Authorization": header} if header else {})
+    assert response.status_code == status
+
+
+async def test_the_api_returns_the_call_record(server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    await post(base, "/twilio/voice", call_params())
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{base}/api/calls/{CALL_SID}", headers={"Authorization": f"Bearer {API}"})
+        missing = await http.get(f"{base}/api/calls/CAnope", headers={"Authorization": f"Bearer {API}"})
+    assert response.status_code == 200 and response.json()["caller"] == "+15551230000"
+    assert missing.status_code == 404
+
+
+async def test_the_api_is_off_until_a_token_is_configured() -> None:
+    services = make_services(api_token=SecretStr(""))
+    async with serve_in_process(create_app(services)) as base, httpx.AsyncClient() as http:
+        response = await http.get(f"{base}/api/calls/{CALL_SID}", headers={"Authorization": "Bearer anything"})
+    assert response.status_code == 503 and "HANDOFF_API_TOKEN" in response.text
+
+
+async def test_the_oracle_script_endpoint_is_refused_when_the_server_uses_vosk(server) -> None:  # type: ignore[no-untyped-def]
+    base, services = server
+    services.recognizers = type("Vosk", (), {"name": "vosk"})()  # type: ignore[assignment]
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{base}/api/oracle/{CALL_SID}", json={"utterances": []}, headers={"Authorization": f"Bearer {API}"}
+        )
+    assert response.status_code == 409
+
+
+async def test_openapi_schema_describes_the_routes(server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    async with httpx.AsyncClient() as http:
+        schema = (await http.get(base + "/openapi.json")).json()
+    for path in (
+        "/twilio/voice",
+        "/twilio/stream-ended",
+        "/twilio/whisper",
+        "/twilio/dial-status",
+        "/api/calls/{call_sid}",
+    ):
+        assert path in schema["paths"]

@@ -1,0 +1,85 @@
+"""The `handoff` command as a user runs it: a subprocess, its exit code and what it prints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def handoff(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "telephony.cli", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=180,
+    )  # fmt: skip
+
+
+def test_serve_without_a_vosk_model_says_how_to_get_one_in_one_sentence(tmp_path: Path) -> None:
+    result = handoff("serve", env={"HANDOFF_MODEL_CACHE_DIR": str(tmp_path), "HANDOFF_ASR": "vosk"}, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "handoff models fetch" in result.stderr and "HANDOFF_VOSK_MODEL_PATH" in result.stderr
+
+
+def test_a_broken_setting_is_named_and_the_server_does_not_start(tmp_path: Path) -> None:
+    result = handoff("serve", env={"HANDOFF_PORT": "eighty"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "HANDOFF_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_broken_env_file_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("HANDOFF_END_OF_SPEECH_MS=soon\n")
+    result = handoff("settings", cwd=tmp_path)
+    assert result.returncode == 2 and "HANDOFF_END_OF_SPEECH_MS" in result.stderr
+
+
+def test_settings_never_print_secrets(tmp_path: Path) -> None:
+    result = handoff(
+        "settings", env={"HANDOFF_TWILIO_AUTH_TOKEN": "s3cret-value", "HANDOFF_API_TOKEN": "t0ken"}, cwd=tmp_path
+    )
+    assert result.returncode == 0
+    assert "s3cret-value" not in result.stdout and "t0ken" not in result.stdout
+    assert "HANDOFF_TWILIO_AUTH_TOKEN=***" in result.stdout
+
+
+def test_replay_check_of_the_person_scenario_passes_and_shows_the_transfer_with_its_whisper(tmp_path: Path) -> None:
+    scenario = ROOT / "audio_fixtures" / "scenarios" / "talk_to_a_person.yaml"
+    result = handoff(
+        "replay", "--scenario", str(scenario), "--asr", "oracle", "--check", "--speed", "10",
+        "--out-dir", str(tmp_path), env={"HANDOFF_TTS_CACHE_DIR": str(tmp_path / "tts")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS" in result.stdout and "transfer to +15005550006" in result.stdout
+    assert "whisper:" in result.stdout and "talk to a real person" in result.stdout
+    assert (tmp_path / "talk_to_a_person.json").is_file()
+    assert (tmp_path / "talk-to-a-person.bot.wav").is_file()
+
+
+def test_replay_check_exits_nonzero_when_an_expectation_fails(tmp_path: Path) -> None:
+    source = ROOT / "audio_fixtures" / "scenarios" / "talk_to_a_person.yaml"
+    data = yaml.safe_load(source.read_text())
+    data["expect"]["outcome"] = "voicemail"
+    data["caller"][0]["audio"] = str(ROOT / "audio_fixtures" / "person" / "ask_for_agent.wav")
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(yaml.safe_dump(data))
+    result = handoff(
+        "replay", "--scenario", str(wrong), "--check", "--speed", "10", "--out-dir", str(tmp_path),
+        env={"HANDOFF_TTS_CACHE_DIR": str(tmp_path / "tts")},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout and "outcome" in result.stdout and "timeline:" in result.stdout
+
+
+def test_replay_of_a_broken_scenario_names_the_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ncaller:\n  - dtmf: '0'\n    hangup: true\n")
+    result = handoff("replay", "--scenario", str(bad), "--check")
+    assert result.returncode == 1
+    assert "bad.yaml" in result.stderr and "caller[0]" in result.stderr and "Traceback" not in result.stderr
