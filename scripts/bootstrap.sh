@@ -32,6 +32,11 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 case "$job" in
-  serve) exec .venv/bin/handoff serve "$@" ;;
+  serve)
+    # The speech model is part of "everything": fetch it once when it is missing and the network allows.
+    if [ "${HANDOFF_ASR:-vosk}" = vosk ] && ! .venv/bin/handoff models check >/dev/null 2>&1; then
+      .venv/bin/handoff models fetch || echo "could not fetch the vosk model; the server will say how to get one" >&2
+    fi
+    exec .venv/bin/handoff serve "$@" ;;
   test) exec .venv/bin/python -m pytest "$@" ;;
 esac

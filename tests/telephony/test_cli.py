@@ -83,3 +83,45 @@ def test_replay_of_a_broken_scenario_names_the_file_and_field(tmp_path: Path) ->
     result = handoff("replay", "--scenario", str(bad), "--check")
     assert result.returncode == 1
     assert "bad.yaml" in result.stderr and "caller[0]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_answers_on_loopback_and_replay_plays_a_call_against_it(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    env.update({
+        "HANDOFF_PORT": str(port), "HANDOFF_ASR": "oracle", "HANDOFF_TWILIO_AUTH_TOKEN": "auth-for-test",
+        "HANDOFF_API_TOKEN": "api-for-test", "HANDOFF_TTS_CACHE_DIR": str(tmp_path / "tts"),
+    })  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "telephony.cli", "serve"], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).json()["asr"] == "oracle":
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError("the server did not come up")
+        scenario = ROOT / "audio_fixtures" / "scenarios" / "talk_to_a_person.yaml"
+        result = handoff(
+            "replay", "--url", base, "--scenario", str(scenario), "--check", "--speed", "10",
+            "--out-dir", str(tmp_path), env={k: v for k, v in env.items() if k != "HANDOFF_PORT"},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "transfer to +15005550006" in result.stdout
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "ORACLE ASR" in output  # the server says loudly that it is not recognising speech
+    assert "auth-for-test" not in output and "api-for-test" not in output  # secrets stay out of logs
