@@ -20,7 +20,7 @@ Keep ``--speed`` at 1 (real time) for figures worth quoting. The window is count
 ``after_window_ms`` on the wall clock, and the two agree only in real time: at ``--speed 10`` the 600 ms
 window passes in 60 ms of wall time. The harness also paces frames with ``asyncio.sleep`` (20/speed ms
 apart, sent back to back when it falls behind), so at higher speeds the frame that closes the window shares
-the event loop with a burst of frames behind it and ``after_window_ms`` measures the harness as much as
+the event loop with a burst of frames behind it, and ``after_window_ms`` can measure the harness as well as
 the bot. The second section is the harness's view: when the reply reached its line (media clock, in 20 ms
 frames), and the wall time of each replayed call.
 """

@@ -53,4 +53,12 @@ class EndCall:
     reason: str
 
 
-Action = Say | Listen | CallTool | HandOff | EndCall
+@dataclass(frozen=True, slots=True)
+class Explain:
+    """Why the dialog did what it did: a named decision and the signals behind it, for the call's log."""
+
+    decision: str
+    signals: Mapping[str, object] = field(default_factory=dict, hash=False)
+
+
+Action = Say | Listen | CallTool | HandOff | EndCall | Explain

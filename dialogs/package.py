@@ -120,7 +120,8 @@ class HandoffPackage(_Strict):
         if self.frustrated:
             head.append("The caller is frustrated.")
         tail = []
-        facts = [f"{fact.kind.replace('_', ' ')} {_spell_digits(fact.value)}" for fact in self.key_facts[:3]]
+        shown = [fact for fact in self.key_facts if fact.source != "caller_id"][:3]  # the agent sees caller ID
+        facts = [f"{fact.kind.replace('_', ' ')} {_spell_digits(fact.value)}" for fact in shown]
         if facts:
             tail.append("Facts: " + "; ".join(facts) + ".")
         tail.append(f"Reason: {_sentence(self.reason.detail)}")

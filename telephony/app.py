@@ -203,6 +203,7 @@ def create_app(services: Services) -> FastAPI:
                 dialogs=services.dialogs,
                 registry=services.registry,
                 stt_executor=services.stt_executor,
+                tools=services.tools,
             ),
             services.session_config,
             transport,

@@ -59,6 +59,10 @@ class RecognitionWorker:
     def audio(self, pcm: bytes) -> None:
         self._push("audio", pcm)
 
+    def phrases(self, phrases: tuple[str, ...]) -> None:
+        """Narrow the recogniser to these phrases for the next utterance (when the engine can)."""
+        self._push("phrases", phrases)
+
     def finish(self, ended: SpeechEnded, window_closed_at: float) -> None:
         self._push("finish", (ended, window_closed_at))
 
@@ -106,6 +110,10 @@ class RecognitionWorker:
         for op, arg in ops:
             if op == "start":
                 rec.start_utterance(arg)  # type: ignore[arg-type]
+            elif op == "phrases":
+                narrow = getattr(rec, "set_phrases", None)
+                if narrow is not None:
+                    narrow(arg)
             elif op == "audio":
                 partial = rec.accept(bytes(arg))  # type: ignore[arg-type]
                 if partial is not None:

@@ -76,6 +76,10 @@ def check(result: ReplayResult, expect: Expectation) -> list[Check]:
     if expect.max_bot_turns is not None:
         turns = len(result.prompts)
         add("bot turns", turns <= expect.max_bot_turns, f"<= {expect.max_bot_turns}", turns)
+    for key in ("urgency", "frustrated", "language", "authentication"):
+        wanted = getattr(expect, key)
+        if wanted is not None:
+            add(key, handoff.get(key) == wanted, wanted, handoff.get(key))
     if expect.dial_status is not None:
         add("dial status", outcome.get("dial_status") == expect.dial_status, expect.dial_status,
             outcome.get("dial_status"))  # fmt: skip

@@ -92,6 +92,10 @@ class Expectation(_Model):
     queue: str | None = None
     facts: dict[str, str] = Field(default_factory=dict, description="key facts the handoff must hold")
     max_bot_turns: int | None = None
+    urgency: Literal["low", "normal", "high"] | None = None
+    frustrated: bool | None = None
+    language: str | None = None
+    authentication: str | None = None
     decision: Literal["handoff", "end"] | None = None
     dial_status: str | None = None
 

@@ -11,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from dialogs.dialog import DialogFactory
-from dialogs.first_dialog import FirstDialogFactory
+from dialogs.manager import DialogManagerFactory
+from dialogs.pack import load_pack
+from dialogs.tools import DataTools, ToolBox
 from telephony.records import CallRegistry
 from telephony.security import ApiTokenCheck, TwilioSignatureCheck
 from telephony.session import SessionConfig, Synthesizer
@@ -32,6 +34,7 @@ class Services:
     recognizers: RecognizerFactory
     synthesizer: Synthesizer
     dialogs: DialogFactory
+    tools: ToolBox
     signatures: TwilioSignatureCheck
     api_token: ApiTokenCheck
     stt_executor: ThreadPoolExecutor
@@ -50,8 +53,12 @@ def build_services(
     recognizers: RecognizerFactory | None = None,
     synthesizer: Synthesizer | None = None,
     dialogs: DialogFactory | None = None,
+    tools: ToolBox | None = None,
 ) -> Services:
-    """Assemble the server's parts; raises ModelNotFound when vosk is asked for and no model is there."""
+    """Assemble the server's parts.
+
+    Raises ModelNotFound when vosk is asked for and no model is there, BotPackError for a bad bot pack.
+    """
     if recognizers is None:
         recognizers = build_recognizer_factory(
             settings.asr, settings.vosk_model_path, settings.model_cache_dir, settings.vosk_model_name
@@ -71,7 +78,8 @@ def build_services(
         recognizers=recognizers,
         synthesizer=synthesizer
         or SpeechSynthesizer(settings.tts_cache_dir, voice=settings.tts_voice, rate=settings.tts_rate),
-        dialogs=dialogs or FirstDialogFactory(),
+        dialogs=dialogs or DialogManagerFactory(load_pack(settings.bot_pack)),
+        tools=tools or DataTools(),
         signatures=TwilioSignatureCheck(
             settings.twilio_auth_token.get_secret_value(), enabled=settings.validate_signatures
         ),

@@ -20,7 +20,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from dialogs.actions import Action, CallTool, EndCall, HandOff, Listen, Say
+from dialogs.actions import Action, CallTool, EndCall, Explain, HandOff, Listen, Say
 from dialogs.dialog import Dialog, DialogFactory
 from dialogs.events import (
     CallerHungUp,
@@ -33,8 +33,10 @@ from dialogs.events import (
     PromptInterrupted,
     PromptPlayed,
     SilenceTimeout,
+    ToolResult,
 )
 from dialogs.package import TranscriptTurn, fallback_package
+from dialogs.tools import ToolBox
 from telephony.hearing import CallerEars, Heard, RecognitionWorker
 from telephony.playout import Playout
 from telephony.protocol import (
@@ -91,6 +93,7 @@ class SessionDeps:
     dialogs: DialogFactory
     registry: CallRegistry
     stt_executor: Executor | None = None
+    tools: ToolBox | None = None
     on_decision: Callable[[CallRecord], Awaitable[None]] | None = None
 
 
@@ -298,7 +301,23 @@ class CallSession:
         if self._dialog is None or self._ended:
             return
         for action in self._dialog.handle(event):
+            if isinstance(action, HandOff | EndCall):
+                self._record_decision(action)
             self._actions.put_nowait((action, self._generation))
+
+    def _record_decision(self, action: HandOff | EndCall) -> None:
+        """Keep the decision the moment the dialog makes it: a caller who hangs up during the
+        announcement must not take the handoff package with them."""
+        if self.record is None or self.record.decision is not None:
+            return
+        if isinstance(action, HandOff):
+            decision = Decision(
+                kind="handoff", reason=action.package.reason.trigger, decided_ms=self.clock_ms, package=action.package
+            )
+        else:
+            decision = Decision(kind="end", reason=action.reason, decided_ms=self.clock_ms)
+        self.record.decision = decision
+        self._note("decision", decision=decision.kind, reason=decision.reason)
 
     async def _run_actions(self) -> None:
         while True:
@@ -308,27 +327,44 @@ class CallSession:
                     await self._say(action, generation)
                 elif isinstance(action, Listen):
                     self._listening = True
+                    if action.phrases and self._worker is not None:
+                        self._worker.phrases(action.phrases)
                     if not self.playout.speaking and self._silence_from is None:
                         self._silence_from = self.clock_ms
-                elif isinstance(action, HandOff):
-                    await self._idle.wait()
-                    await self._decide(
-                        Decision(
-                            kind="handoff",
-                            reason=action.package.reason.trigger,
-                            decided_ms=self.clock_ms,
-                            package=action.package,
-                        )
-                    )
-                    return
-                elif isinstance(action, EndCall):
-                    await self._idle.wait()
-                    await self._decide(Decision(kind="end", reason=action.reason, decided_ms=self.clock_ms))
+                elif isinstance(action, HandOff | EndCall):
+                    await self._idle.wait()  # the caller hears what happens next before it happens
+                    await self._close_for_decision()
                     return
                 elif isinstance(action, CallTool):
-                    self._note("tool_unavailable", tool=action.tool)
+                    await self._call_tool(action)
+                elif isinstance(action, Explain):
+                    self._explain(action)
             except Exception:  # one failed action must not end the call's handling
                 log.exception("action %s failed on call %s", type(action).__name__, self.protocol.call_sid)
+
+    async def _call_tool(self, call: CallTool) -> None:
+        """Run a tool off the event loop and give the dialog its result; a failing tool is a result too."""
+        if self.deps.tools is None:
+            ok, data = False, {"error": "no tools are configured"}
+        else:
+            loop = asyncio.get_running_loop()
+            try:
+                ok, data = await loop.run_in_executor(
+                    self.deps.stt_executor, self.deps.tools.run, call.tool, dict(call.arguments)
+                )
+            except Exception as exc:  # a broken tool is reported to the dialog, which hands off
+                log.exception("tool %s failed on call %s", call.tool, self.protocol.call_sid)
+                ok, data = False, {"error": f"{type(exc).__name__}: {exc}"}
+        self._note("tool", tool=call.tool, ok=ok, found=bool(data.get("found", ok)))
+        self._dialog_event(ToolResult(call_id=call.call_id, tool=call.tool, ok=ok, data=data, t_ms=self.clock_ms))
+
+    def _explain(self, explain: Explain) -> None:
+        """The dialog's reasons, into the call's timeline and the log (scalars only; text is redacted)."""
+        detail = {
+            k: v if isinstance(v, str | int | float | bool) or v is None else str(v) for k, v in explain.signals.items()
+        }
+        self._note("dialog", decision=explain.decision, **detail)
+        log.info("call %s: dialog decided %s %s", self.protocol.call_sid, explain.decision, detail)
 
     async def _say(self, say: Say, generation: int) -> None:
         if say.interruptible and generation != self._generation:
@@ -390,16 +426,20 @@ class CallSession:
             )
         )
 
-    async def _decide(self, decision: Decision) -> None:
-        """Record what happens to the call, then close the stream so Twilio asks `<Connect action>`."""
-        if self.record is not None and self.record.decision is None:
-            self.record.decision = decision
-            self._note("decision", decision=decision.kind, reason=decision.reason)
-            if self.deps.on_decision is not None:
-                await self.deps.on_decision(self.record)
+    async def _close_for_decision(self) -> None:
+        """Close the stream so Twilio asks `<Connect action>`, which carries out the recorded decision."""
+        if self.record is not None and self.deps.on_decision is not None:
+            await self.deps.on_decision(self.record)
         if not self.closing:
             self.closing = True
             await self.transport.close(1000)
+
+    async def _decide(self, decision: Decision) -> None:
+        """Record a decision the session itself made (a fallback), then close the stream."""
+        if self.record is not None and self.record.decision is None:
+            self.record.decision = decision
+            self._note("decision", decision=decision.kind, reason=decision.reason)
+        await self._close_for_decision()
 
     async def _fall_back(self, trigger: str, detail: str) -> None:
         """The conversation cannot go on: hand the call to a person with what we have."""

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         None, description="Caller ID shown to the agent on a transfer; the caller's own number if unset."
     )
     transfer_timeout_s: int = Field(20, ge=5, le=600, description="Seconds an agent's phone rings before giving up.")
+    bot_pack: Path | None = Field(
+        None, description="Bot pack YAML (intents, policy, queues, prompts); the bundled Larkspur pack if unset."
+    )
     asr: Literal["vosk", "oracle"] = Field(
         "vosk",
         description="Speech recogniser: vosk (a model on disk), or oracle (scripted text, tests only).",

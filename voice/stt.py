@@ -105,6 +105,7 @@ class _KaldiRecognizer(Protocol):
     def PartialResult(self) -> str: ...
     def FinalResult(self) -> str: ...
     def Reset(self) -> None: ...
+    def SetGrammar(self, grammar: str) -> None: ...
 
 
 class VoskRecognizerFactory:
@@ -210,6 +211,15 @@ class VoskRecognizer:
     def close(self) -> None:
         self._pieces = []
         self._in_utterance = False
+
+    def set_phrases(self, phrases: tuple[str, ...]) -> None:
+        """Limit recognition to these words (digits for an order number, say); empty lifts the limit.
+
+        "[unk]" stays in the grammar so speech outside it is reported as unknown rather than forced onto
+        the nearest phrase. Models without a dynamic graph ignore the grammar (vosk logs a warning).
+        """
+        grammar = [*phrases, "[unk]"] if phrases else []
+        self._kaldi.SetGrammar(json.dumps(grammar) if grammar else "[]")
 
     def _begin(self, t_ms: int | None) -> None:
         if self._in_utterance:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
-from dialogs.first_dialog import FirstDialogFactory, FirstDialogPrompts
 from telephony.records import CallRegistry
 from telephony.session import CallSession, SessionConfig, SessionDeps
 from tests.telephony.conftest import CALL_SID, FixedSynthesizer, RecordingTransport, StreamScript, voiced_ulaw
+from tests.telephony.first_dialog import FirstDialogFactory, FirstDialogPrompts
 from voice.stt import OracleRecognizerFactory, OracleUtterance
 from voice.vad import VadConfig
 

@@ -1,7 +1,7 @@
-"""The first dialog: greet, listen, and put the caller through to a person when they ask for one.
+"""A minimal dialog for session tests: greet, listen, and put the caller through to a person when asked.
 
-It closes the loop end to end (a caller asks for an agent, hears what happens next, and the agent gets
-their words) and nothing more; the dialog manager replaces it behind the `Dialog` seam.
+It implements the real `Dialog` interface with fixed, predictable behaviour, so session tests check the
+session (audio, marks, barge-in, decisions) and not the dialog manager.
 """
 
 from __future__ import annotations
