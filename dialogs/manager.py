@@ -112,6 +112,9 @@ class DialogManager:
 
     def _silence(self, t_ms: int) -> list[Action]:
         s = self.state
+        if s.waiting == "routing":  # no answer to the one routing question: the caller still wants a person
+            s.waiting = None
+            return self._routed(None, "explicit_request", t_ms)
         s.no_input += 1
         if s.no_input >= self.pack.policy.max_no_input:
             reason = EscalationReason(

@@ -215,3 +215,26 @@ async def test_reply_latency_is_measured_from_the_end_of_speech_window() -> None
     (latency,) = call.record.latencies
     assert latency.window_closed_ms - latency.last_voiced_ms == 600
     assert latency.cached and latency.after_window_ms >= 0
+
+
+class BrokenTools:
+    """A ToolBox whose backend is down."""
+
+    def run(self, tool: str, arguments: object) -> tuple[bool, dict[str, object]]:
+        raise ConnectionError("orders database unreachable")
+
+
+async def test_a_tool_that_fails_is_reported_to_the_dialog_which_hands_off() -> None:
+    from dialogs.manager import DialogManagerFactory
+
+    call = Call(["where is my order 4 8 1 5 2 3"])
+    call.session.deps.dialogs = DialogManagerFactory()
+    call.session.deps.tools = BrokenTools()
+    await call.begin()
+    await call.echo_marks()
+    await call.speak()
+    await call.until(lambda: call.record.decision is not None)
+    assert call.record.decision.package.reason.trigger == "tool_failed"
+    tool_notes = [e for e in call.record.timeline if e.kind == "tool"]
+    assert tool_notes and tool_notes[0].detail["ok"] is False
+    assert any(e.kind == "dialog" and e.detail["decision"] == "handoff:tool_failed" for e in call.record.timeline)
