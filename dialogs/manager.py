@@ -144,6 +144,9 @@ class DialogManager:
             s.offer_reason = reason
             s.waiting = "offer_person"
             return [Explain("offer_person_low_confidence", signals), *self._say("low_confidence", t_ms), Listen()]
+        if s.work.get("asked_again"):  # "Sorry, I didn't catch that" is said at most once a call
+            return [Explain("ask_again_low_confidence", signals), *self._say("low_confidence", t_ms), Listen()]
+        s.work["asked_again"] = True
         return [Explain("ask_again_low_confidence", signals), *self._say("low_confidence_first", t_ms), Listen()]
 
     def _continue(self, reading: Reading, t_ms: int) -> list[Action]:
@@ -291,13 +294,17 @@ class DialogManager:
             )
             return [*self._say("tool_failed", t_ms), *self._handoff(reason, self._queue(), t_ms)]
         if event.tool == "find_appointment":
-            return self._appointment_found(data, t_ms)
+            return [
+                Explain("appointment_lookup", {"found": bool(data.get("found"))}),
+                *self._appointment_found(data, t_ms),
+            ]
         if event.tool == "find_slots":
             slots = [str(x) for x in data.get("slots", [])][:2]
             s.work["slots"] = slots
             appointment = s.work.get("appointment", {})
             s.waiting = "reschedule_pick"
             return [
+                Explain("offer_slots", {"offered": len(slots)}),
                 *self._say(
                     "reschedule_found",
                     t_ms,
@@ -311,7 +318,11 @@ class DialogManager:
         if event.tool == "reschedule_appointment":
             s.tried("Rescheduled the appointment", f"moved to {data.get('slot')}")
             s.fact("appointment", str(data.get("slot")), "tool")
-            return [*self._say("reschedule_done", t_ms, slot=str(data.get("slot"))), *self._anything_else(t_ms)]
+            return [
+                Explain("rescheduled", {"slot": str(data.get("slot"))}),
+                *self._say("reschedule_done", t_ms, slot=str(data.get("slot"))),
+                *self._anything_else(t_ms),
+            ]
         intent = self.pack.intent(s.intent) if s.intent else None
         if intent is None or intent.handling is None:
             return []
@@ -467,7 +478,12 @@ class DialogManager:
                 *self._say("handoff_queue_question", t_ms),
                 Listen(("account", "order", "appointment")),
             ]
-        before = [*self._say(decision.say_first, t_ms)] if decision.say_first else []
+        # What the caller hears first (911 advice, "thanks for telling me") belongs to the handoff: not cut short.
+        before: list[Action] = (
+            [Say(self.pack.prompt(decision.say_first), decision.say_first, interruptible=False)]
+            if decision.say_first
+            else []
+        )
         if decision.prior_attempt:
             s.tried("Caller tried it before calling", decision.prior_attempt)
         queue = decision.queue or self._queue()

@@ -95,6 +95,7 @@ class Markers(_Strict):
     """Words and phrases that signal something about the caller, matched on word boundaries."""
 
     person_request: list[str]
+    person_request_exclude: list[str] = Field(default_factory=list, description="phrases that only look like one")
     urgency: list[str]
     frustration: list[str]
     distress: list[str]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dialogs.pack import BotPack
 from dialogs.package import EscalationReason, HandoffPackage
+from dialogs.redaction import redact
 from dialogs.state import CallState
 from dialogs.wording import spoken_list
 
@@ -27,7 +28,7 @@ def build_package(pack: BotPack, state: CallState, reason: EscalationReason, que
         issue = "Topic not yet known."
         goal = "Speak with a person."
     if words:
-        issue += f'\nIn the caller\'s words: "{_clip(words)}"'
+        issue += f'\nIn the caller\'s words: "{_clip(redact(words))}"'
     return HandoffPackage(
         handoff_id=f"{state.call_sid}-h1",
         call_sid=state.call_sid,

@@ -156,13 +156,15 @@ def explicit_request(turn: Turn) -> Decision | None:
     if known is None and not state.routing_asked and state.waiting != "routing":
         return Decision(reason, ask_routing=True, signals=signals)
     queue = turn.pack.intent(known).queue if known else None
-    return Decision(reason, queue=queue, intent=intent, signals=signals)
+    return Decision(reason, queue=queue, intent=known if known != state.intent else None, signals=signals)
 
 
 def prior_attempt(turn: Turn) -> Decision | None:
     """A caller who already tried the self-service step is not asked to try it again."""
     name = turn.strong_intent
-    if name is None or not turn.reading.has("did_not_work") or name in turn.state.intents_seen:
+    if name is None or not turn.heard_clearly:
+        return None
+    if not turn.reading.has("did_not_work") or name in turn.state.intents_seen:
         return None
     intent = turn.pack.intent(name)
     if intent.handling is None or intent.handling.kind not in ("tool", "answer"):

@@ -105,10 +105,13 @@ def read(pack: BotPack, text: str) -> Reading:
         key=lambda s: (-s.score, s.intent),
     )
     m = pack.markers
+    without_exclusions = norm
+    for phrase in m.person_request_exclude:  # "in person", "someone hacked": not a request for a person
+        without_exclusions = f" {without_exclusions} ".replace(f" {normalise(phrase)} ", " ").strip()
     markers = {
         name: matched(norm, phrases)
         for name, phrases in {
-            "person_request": m.person_request,
+            "person_request": m.person_request,  # matched on the text without exclusions, below
             "urgency": m.urgency,
             "frustration": m.frustration,
             "distress": m.distress,
@@ -118,6 +121,7 @@ def read(pack: BotPack, text: str) -> Reading:
             "goodbye": m.goodbye,
         }.items()
     }
+    markers["person_request"] = matched(without_exclusions, m.person_request)
     return Reading(
         text=text,
         normalised=norm,
@@ -125,7 +129,7 @@ def read(pack: BotPack, text: str) -> Reading:
         markers={k: v for k, v in markers.items() if v},
         digits=spoken_digits(norm),
         facts=_facts(text, norm),
-        language=_language(pack, norm),
+        language=_language(pack, norm) if not scores or scores[0].score < pack.policy.min_intent_score else None,
     )
 
 
@@ -156,6 +160,8 @@ def _facts(text: str, norm: str) -> dict[str, str]:
 
 def _language(pack: BotPack, norm: str) -> str | None:
     """Another language, when at least two of its marker words appear and no English content does."""
+    if len([w for w in norm.split() if w in _STOP]) >= 3:  # plenty of English around a "hola"
+        return None
     for language, words in pack.markers.other_language.items():
         hits = matched(norm, words)
         if len(hits) >= 2 or (hits and len(norm.split()) <= 2):

@@ -69,7 +69,8 @@ class WebSocketTransport:
         if self.closed:
             return
         self.closed = True
-        with suppress(RuntimeError, OSError):
+        # the caller may be gone already (Starlette raises WebSocketDisconnect, uvicorn OSError): nothing to close
+        with suppress(WebSocketDisconnect, RuntimeError, OSError):
             await self._ws.close(code)
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from dialogs.errors import BotPackError
 from telephony.errors import ReplayError, ScenarioError
 from telephony.settings import SettingsError, load_settings, settings_table
 from voice.errors import ModelFetchError, ModelNotFound, VoiceError
@@ -54,7 +55,7 @@ def serve(
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         services = build_services(settings)
-    except ModelNotFound as exc:
+    except (ModelNotFound, BotPackError) as exc:
         raise _fail(str(exc)) from None
     except VoiceError as exc:
         raise _fail(f"the speech engines could not start: {exc}") from None
@@ -123,7 +124,7 @@ def replay(
 
     try:
         verdicts = asyncio.run(run_all())
-    except (ScenarioError, ReplayError, VoiceError) as exc:
+    except (ScenarioError, ReplayError, VoiceError, BotPackError) as exc:
         raise _fail(str(exc)) from None
     if check:
         failed = verdicts.count(False)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -61,13 +61,19 @@ def silence(t_ms: int = 10_000) -> SilenceTimeout:
     return SilenceTimeout(silent_ms=8_000, t_ms=t_ms)
 
 
-def result(tool: str, ok: bool = True, call_id: str = "t1", **data: object) -> ToolResult:
-    return ToolResult(call_id=call_id, tool=tool, ok=ok, data=data, t_ms=6_000)
+def result(
+    tool: str, *, ok: bool = True, call_id: str = "t1", data: Mapping[str, object] | None = None, **fields: object
+) -> ToolResult:
+    """A tool's answer: `data` and/or keyword `fields`."""
+    return ToolResult(call_id=call_id, tool=tool, ok=ok, data={**(data or {}), **fields}, t_ms=6_000)
 
 
-@dataclass
+@dataclass(repr=False)
 class Call:
-    """A dialog and what it did: `turns[i]` is the action list returned for the i-th event fed."""
+    """A dialog and what it did: `turns[i]` is the action list returned for the i-th event fed.
+
+    Its repr is the call's timeline, so a failing assertion shows what the bot said and decided.
+    """
 
     dialog: DialogManager
     toolbox: ToolBox | None = None
@@ -94,6 +100,12 @@ class Call:
                     ok, data = self.toolbox.run(action.tool, action.arguments)
                     out.extend(self._handle(ToolResult(action.call_id, action.tool, ok, data, t_ms=event.t_ms)))
         return out
+
+    def __repr__(self) -> str:
+        lines = [f"Call {self.dialog.state.call_sid}:"]
+        for i, turn in enumerate(self.turns):
+            lines.append(f"  {i}: " + ", ".join(_brief(a) for a in turn))
+        return "\n".join(lines)
 
     @property
     def actions(self) -> list[Action]:
@@ -142,3 +154,16 @@ def call(
     c = Call(DialogManagerFactory(_PACK).new_dialog("CA1"), tools)
     c.feed(started(caller), *events)
     return c
+
+
+def _brief(action: Action) -> str:
+    if isinstance(action, Say):
+        return f"Say[{action.prompt_id}]"
+    if isinstance(action, Explain):
+        return f"Explain[{action.decision}]"
+    if isinstance(action, CallTool):
+        return f"CallTool[{action.tool} {dict(action.arguments)}]"
+    if isinstance(action, HandOff):
+        reason = action.package.reason
+        return f"HandOff[{reason.category}/{reason.trigger} -> {action.package.recommended_queue}]"
+    return type(action).__name__

@@ -168,20 +168,11 @@ def test_words_that_only_look_like_a_person_request_are_not_one(pack: BotPack, t
     assert not read(pack, text).has("person_request")
 
 
-@pytest.mark.xfail(
-    reason="BUG: person_request markers lack the plurals 'operators' and 'people' (dialogs/packs/larkspur.yaml)",
-    strict=True,
-)
 @pytest.mark.parametrize("text", ["Are any of your operators free?", "I want to talk to real people."])
 def test_plural_person_requests_without_a_listed_plural_are_found(pack: BotPack, text: str) -> None:
     assert read(pack, text).has("person_request")
 
 
-@pytest.mark.xfail(
-    reason="BUG: the bare marker 'person' matches 'in person', so a question about visiting reads as a "
-    "request for an agent (dialogs/packs/larkspur.yaml markers.person_request)",
-    strict=True,
-)
 def test_in_person_is_not_a_request_for_a_person(pack: BotPack) -> None:
     assert not read(pack, "Do I need to come in person to pick up my prescription?").has("person_request")
 
@@ -236,11 +227,6 @@ def test_another_language_is_detected_from_its_marker_words(pack: BotPack, text:
     assert read(pack, text).language == language
 
 
-@pytest.mark.xfail(
-    reason="BUG: _language ignores English content despite its docstring ('and no English content does'); an "
-    "English caller saying 'hola' and 'gracias' goes to the multilingual queue (dialogs/understanding.py)",
-    strict=True,
-)
 def test_an_english_sentence_with_spanish_courtesies_stays_english(pack: BotPack) -> None:
     assert read(pack, "Hola! Where is my order? I need it today, gracias.").language is None
 

@@ -125,3 +125,11 @@ def test_serve_answers_on_loopback_and_replay_plays_a_call_against_it(tmp_path: 
         output = server.communicate(timeout=30)[0]
     assert "ORACLE ASR" in output  # the server says loudly that it is not recognising speech
     assert "auth-for-test" not in output and "api-for-test" not in output  # secrets stay out of logs
+
+
+def test_a_broken_bot_pack_is_named_with_its_path_and_the_server_does_not_start(tmp_path: Path) -> None:
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("company: X\nqueues: []\n")
+    result = handoff("serve", env={"HANDOFF_BOT_PACK": str(pack), "HANDOFF_ASR": "oracle"}, cwd=tmp_path)
+    assert result.returncode == 1
+    assert str(pack) in result.stderr and "Traceback" not in result.stderr
