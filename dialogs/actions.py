@@ -40,10 +40,25 @@ class CallTool:
 
 
 @dataclass(frozen=True, slots=True)
-class HandOff:
-    """Give the call to a person: the package says who the caller is, what they need and why."""
+class Route:
+    """Ask where the handoff can go now (queue, live or not, expected wait); answered by a `Routed` event."""
 
     package: HandoffPackage
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    """Give the call to a person: the package says who the caller is, what they need and why.
+
+    `mode` is how: a live `transfer`, a `callback` to `callback_number` in `callback_window`, a
+    `voicemail`, or a `ticket`; `routing` is the routing decision, with its reasons.
+    """
+
+    package: HandoffPackage
+    mode: str = "transfer"
+    routing: Mapping[str, object] = field(default_factory=dict, hash=False)
+    callback_number: str | None = None
+    callback_window: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,4 +76,4 @@ class Explain:
     signals: Mapping[str, object] = field(default_factory=dict, hash=False)
 
 
-Action = Say | Listen | CallTool | HandOff | EndCall | Explain
+Action = Say | Listen | CallTool | Route | HandOff | EndCall | Explain

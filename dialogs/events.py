@@ -101,6 +101,18 @@ class ToolResult:
     t_ms: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """Where the handoff can go: `mode` is transfer, callback, voicemail or ticket; `routing` has the reasons."""
+
+    queue: str
+    mode: str
+    expected_wait_s: int | None
+    open: bool
+    routing: Mapping[str, object] = field(default_factory=dict, hash=False)
+    t_ms: int = 0
+
+
 DialogEvent = (
     CallStarted
     | CallerSaid
@@ -112,4 +124,5 @@ DialogEvent = (
     | SilenceTimeout
     | CallerHungUp
     | ToolResult
+    | Routed
 )

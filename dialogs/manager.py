@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from dialogs import triggers
-from dialogs.actions import Action, CallTool, EndCall, Explain, HandOff, Listen, Say
+from dialogs.actions import Action, CallTool, EndCall, Explain, HandOff, Listen, Route, Say
 from dialogs.events import (
     CallerHungUp,
     CallerSaid,
@@ -20,6 +20,7 @@ from dialogs.events import (
     CallStarted,
     DialogEvent,
     DtmfPressed,
+    Routed,
     SilenceTimeout,
     ToolResult,
 )
@@ -28,7 +29,23 @@ from dialogs.package import EscalationReason, TranscriptTurn
 from dialogs.state import CallState
 from dialogs.summary import build_package, sending_what
 from dialogs.understanding import Reading, read
-from dialogs.wording import digit_by_digit
+from dialogs.wording import digit_by_digit, last_digits
+
+CALLBACK_STATES = ("callback_number", "callback_digits", "callback_window")
+WINDOW_WORDS = {"morning": "in the morning", "afternoon": "in the afternoon", "evening": "in the evening",
+                "soon": "as soon as they can"}  # fmt: skip
+
+
+def _window(reading: Reading | None, digits: str) -> str:
+    if digits[:1] in ("1", "2", "3"):
+        return ("morning", "afternoon", "evening")[int(digits[0]) - 1]
+    words = reading.normalised.split() if reading is not None else []
+    return next((w for w in ("morning", "afternoon", "evening") if w in words), "soon")
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    return "one minute" if minutes == 1 else f"{minutes} minutes"
 
 
 @dataclass
@@ -53,6 +70,8 @@ class DialogManager:
             return self._silence(event.t_ms)
         if isinstance(event, ToolResult):
             return self._tool_result(event)
+        if isinstance(event, Routed):
+            return self._on_routed(event)
         if isinstance(event, CallerHungUp):
             self.state.done = True
         return []
@@ -77,6 +96,10 @@ class DialogManager:
             )
         s.no_input = 0
         reading = read(self.pack, text)
+        if s.waiting == "route":
+            return []  # routing answers in milliseconds; what was said is in the transcript
+        if s.waiting in CALLBACK_STATES:
+            return self._callback_answer(reading, reading.digits, end_ms)
         for kind, value in reading.facts.items():
             s.fact(kind, value)
         if reading.has("urgency"):
@@ -91,6 +114,14 @@ class DialogManager:
 
     def _dtmf(self, digit: str, t_ms: int) -> list[Action]:
         s = self.state
+        if s.waiting == "callback_window":
+            return self._callback_answer(None, digit, t_ms)
+        if s.waiting in ("callback_number", "callback_digits") and digit.isdigit():
+            s.keyed_digits += digit
+            if len(s.keyed_digits) < 10:
+                return []
+            digits, s.keyed_digits = s.keyed_digits, ""
+            return self._callback_answer(None, digits, t_ms)
         if s.waiting and s.waiting.startswith("slot:") and digit.isdigit():
             s.keyed_digits += digit
             slot = self.pack.slots[s.waiting.removeprefix("slot:")]
@@ -100,7 +131,7 @@ class DialogManager:
             return self._fill_slot(s.waiting.removeprefix("slot:"), digits, t_ms)
         topics = self.pack.topics
         if s.waiting == "routing" and digit.isdigit() and 1 <= int(digit) <= len(topics):
-            return self._routed(topics[int(digit) - 1].intent, "dtmf_zero", t_ms)
+            return self._to_topic(topics[int(digit) - 1].intent, "dtmf_zero", t_ms)
         if digit == "0":
             if s.offer_reason is not None:
                 return self._handoff(s.offer_reason, self._queue(), t_ms, signals={"accepted": "dtmf 0"})
@@ -112,9 +143,13 @@ class DialogManager:
 
     def _silence(self, t_ms: int) -> list[Action]:
         s = self.state
+        if s.waiting in CALLBACK_STATES:  # no answer: the caller ID and "as soon as they can"
+            return self._callback_answer(None, "", t_ms)
+        if s.waiting == "route":
+            return []
         if s.waiting == "routing":  # no answer to the one routing question: the caller still wants a person
             s.waiting = None
-            return self._routed(None, "explicit_request", t_ms)
+            return self._to_topic(None, "explicit_request", t_ms)
         s.no_input += 1
         if s.no_input >= self.pack.policy.max_no_input:
             reason = EscalationReason(
@@ -153,7 +188,7 @@ class DialogManager:
         s = self.state
         waiting, s.waiting = s.waiting, None
         if waiting == "routing":
-            return self._routed(self._routing_answer(reading), "explicit_request", t_ms)
+            return self._to_topic(self._routing_answer(reading), "explicit_request", t_ms)
         if waiting == "offer_person":
             if reading.has("affirm") and s.offer_reason is not None:
                 return self._handoff(s.offer_reason, self._queue(), t_ms, signals={"accepted": "yes"})
@@ -502,7 +537,7 @@ class DialogManager:
             ]
         return self._handoff(reason, self._queue(), t_ms)
 
-    def _routed(self, intent_name: str | None, trigger: str, t_ms: int) -> list[Action]:
+    def _to_topic(self, intent_name: str | None, trigger: str, t_ms: int) -> list[Action]:
         s = self.state
         reason = s.work.get("routing_reason") or EscalationReason(
             category=self._person_category(), trigger=trigger, detail="The caller asked for a person."
@@ -517,10 +552,11 @@ class DialogManager:
     def _handoff(
         self, reason: EscalationReason, queue: str, t_ms: int, signals: dict[str, object] | None = None
     ) -> list[Action]:
+        """Decide to hand off: build the package, then ask routing where it can go before promising anything."""
         s = self.state
-        s.done = True
         package = build_package(self.pack, s, reason, queue)
-        team = queue.replace("_", " ")
+        s.work["package"] = package
+        s.waiting = "route"
         explain = Explain(
             f"handoff:{reason.trigger}",
             {
@@ -533,11 +569,88 @@ class DialogManager:
                 **(signals or {}),
             },
         )
+        return [explain, Route(package)]
+
+    def _on_routed(self, event: Routed) -> list[Action]:
+        """Tell the caller which of the four they are getting, then hand off (a callback asks two things first)."""
+        s = self.state
+        package = s.work.get("package")
+        if package is None or s.waiting != "route":
+            return []
+        s.work["routed"] = event
+        team = event.queue.replace("_", " ")
+        what = sending_what(s)
+        explain = Explain(f"announce:{event.mode}", {"queue": event.queue, "expected_wait_s": event.expected_wait_s})
+        if event.mode == "transfer":
+            says = [Say(self.pack.prompt("handoff", team=team), f"handoff:{event.queue}", interruptible=False)]
+            if event.expected_wait_s:
+                says.append(Say(self.pack.prompt("handoff_wait", minutes=_minutes(event.expected_wait_s)),
+                                "handoff_wait", interruptible=False))  # fmt: skip
+            says.append(Say(self.pack.prompt("handoff_sending", what=what), "handoff_sending", interruptible=False))
+            return self._hand_over(explain, says, "transfer")
+        if event.mode == "voicemail":
+            say = Say(self.pack.prompt("voicemail_intro", team=team, what=what), "voicemail_intro", interruptible=False)
+            return self._hand_over(explain, [say], "voicemail")
+        if event.mode == "ticket":
+            say = Say(self.pack.prompt("ticket_intro", team=team, what=what), "ticket_intro", interruptible=False)
+            return self._hand_over(explain, [say], "ticket")
+        key = "callback_offer_closed" if not event.open else "callback_offer_busy"
+        offer = Say(self.pack.prompt(key, team=team), key, interruptible=False)
+        return [explain, offer, *self._ask_callback_number(t_ms=event.t_ms)]
+
+    def _ask_callback_number(self, t_ms: int) -> list[Action]:
+        s = self.state
+        if s.caller:
+            s.waiting = "callback_number"
+            return [*self._say("callback_number", t_ms, last_digits=last_digits(s.caller)), Listen()]
+        s.waiting = "callback_digits"
+        return [*self._say("callback_number_other", t_ms), Listen()]
+
+    def _callback_answer(self, reading: Reading | None, digits: str, t_ms: int) -> list[Action]:
+        """The two callback questions: which number (caller ID by default), and when."""
+        s = self.state
+        if s.waiting in ("callback_number", "callback_digits"):
+            number = None
+            if len(digits) >= 10:
+                number = "+" + digits if len(digits) > 10 else "+1" + digits
+            elif s.waiting == "callback_number" and (reading is None or not reading.has("deny")):
+                number = s.caller  # yes, or no answer at all: the number they are calling from
+            elif s.work.get("asked_number_twice"):
+                number = s.caller
+            if number is None:
+                s.work["asked_number_twice"] = True
+                s.waiting = "callback_digits"
+                return [*self._say("callback_number_other", t_ms), Listen()]
+            s.work["callback_number"] = number
+            s.waiting = "callback_window"
+            return [*self._say("callback_window", t_ms), Listen(("morning", "afternoon", "evening"))]
+        window = _window(reading, digits)
+        routed: Routed = s.work["routed"]
+        say = Say(
+            self.pack.prompt("callback_confirm", window=WINDOW_WORDS[window], what=sending_what(s)),
+            "callback_confirm",
+            interruptible=False,
+        )
+        s.work["callback_window"] = window
+        explain = Explain("callback_requested", {"queue": routed.queue, "window": window})
+        return self._hand_over(explain, [say], "callback")
+
+    def _hand_over(self, explain: Explain, says: list[Say], mode: str) -> list[Action]:
+        s = self.state
+        s.done = True
+        s.waiting = None
+        routed: Routed = s.work["routed"]
+        package = s.work["package"]
         return [
             explain,
-            Say(self.pack.prompt("handoff", team=team), f"handoff:{queue}", interruptible=False),
-            Say(self.pack.prompt("handoff_sending", what=sending_what(s)), "handoff_sending", interruptible=False),
-            HandOff(package),
+            *says,
+            HandOff(
+                package,
+                mode=mode,
+                routing=dict(routed.routing),
+                callback_number=s.work.get("callback_number"),
+                callback_window=s.work.get("callback_window"),
+            ),
         ]
 
     # --- helpers --------------------------------------------------------------------------------------------

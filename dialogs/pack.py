@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from dialogs.errors import BotPackError
 from dialogs.package import Category
+from dialogs.routing import QueueConfig, RoutingRule
 
 DEFAULT_PACK = "larkspur"
 
@@ -127,21 +128,14 @@ class Topic(_Strict):
     intent: str
 
 
-class Queue(_Strict):
-    """Where a handoff can go (targets, hours and overflow come with routing)."""
-
-    name: str
-    description: str
-    languages: list[str] = Field(default_factory=lambda: ["en"])
-
-
 class BotPack(_Strict):
     """A whole bot: its domain, policy and words."""
 
     company: str
     language: str = "en"
     default_queue: str
-    queues: list[Queue]
+    queues: list[QueueConfig]
+    routing_rules: list[RoutingRule] = Field(default_factory=list)
     intents: list[Intent]
     topics: list[Topic] = Field(default_factory=list, description="routing-question answers; keys 1, 2, 3...")
     slots: dict[str, Slot] = Field(default_factory=dict)
@@ -166,6 +160,12 @@ class BotPack(_Strict):
             tool = intent.handling.tool if intent.handling else None
             if tool is not None and tool not in self.tools:
                 problems.append(f"intents[{i}].handling.tool: no tool named {tool!r}")
+        for i, rule in enumerate(self.routing_rules):
+            if rule.queue not in queues:
+                problems.append(f"routing_rules[{i}].queue: no queue named {rule.queue!r}")
+        for i, q in enumerate(self.queues):
+            if q.overflow.to_queue is not None and q.overflow.to_queue not in queues:
+                problems.append(f"queues[{i}].overflow.to_queue: no queue named {q.overflow.to_queue!r}")
         intent_names = {i.name for i in self.intents}
         for i, topic in enumerate(self.topics):
             if topic.intent not in intent_names:
@@ -201,6 +201,8 @@ class BotPack(_Strict):
 
 
 REQUIRED_PROMPTS = frozenset({
+    "handoff_wait", "callback_offer_closed", "callback_offer_busy", "callback_number", "callback_number_other",
+    "callback_window", "callback_confirm", "voicemail_intro", "ticket_intro",
     "greeting", "clarify", "clarify_again", "handoff", "handoff_queue_question", "offer_person",
     "low_confidence", "no_input", "goodbye", "anything_else", "ok_person", "language_handoff",
     "distress", "frustrated_offer", "not_found_retry", "tool_failed",

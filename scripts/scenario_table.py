@@ -10,15 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-
-def bot_turns_before_handoff(prompts: list[dict[str, object]]) -> int:
-    """Prompts the caller heard before the handoff announcement (the greeting counts)."""
-    turns = 0
-    for prompt in prompts:
-        if str(prompt["prompt_id"]).startswith("handoff:"):
-            break
-        turns += 1
-    return turns
+from telephony.replay_check import bot_turns_before_handoff
 
 
 def main(folder: Path) -> None:

@@ -7,11 +7,11 @@ a person rather than letting Twilio play its "application error" message.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
@@ -19,12 +19,11 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import FormData
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from dialogs.package import HandoffPackage, fallback_package
+from dialogs.package import HandoffPackage
 from telephony import twiml
-from telephony.records import CallRecord, Decision
 from telephony.security import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, public_host, websocket_url_forms
 from telephony.services import Services
-from telephony.session import CallSession, SessionDeps, _transcript
+from telephony.session import CallSession, SessionDeps
 from voice.stt import OracleRecognizerFactory, OracleUtterance
 
 log = logging.getLogger(__name__)
@@ -48,6 +47,10 @@ class OracleScript(BaseModel):
     wer: float | None = Field(None, ge=0.0, le=1.0)
     seed: int | None = None
     noise_key: str | None = None
+
+
+class CallbackDone(BaseModel):
+    notes: str | None = None
 
 
 class WebSocketTransport:
@@ -132,7 +135,7 @@ def create_app(services: Services) -> FastAPI:
             await warm(prompts)
             log.info("synthesised %d fixed prompts", len(prompts))
         yield
-        services.close()
+        await services.aclose()
 
     app = FastAPI(
         title="handoff",
@@ -196,6 +199,7 @@ def create_app(services: Services) -> FastAPI:
             await ws.close(code=1008)  # before accept: the client gets HTTP 403
             return
         await ws.accept()
+        http_base = settings.public_url or f"{'https' if secure else 'http'}://{host}"
         transport = WebSocketTransport(ws)
         session = CallSession(
             SessionDeps(
@@ -205,6 +209,12 @@ def create_app(services: Services) -> FastAPI:
                 registry=services.registry,
                 stt_executor=services.stt_executor,
                 tools=services.tools,
+                router=services.router,
+                availability=services.availability,
+                clock=services.clock,
+                on_decision=services.desk.decided,
+                carry_out=lambda record: services.desk.move_live_call(record, http_base),
+                on_end=services.desk.ended,
             ),
             services.session_config,
             transport,
@@ -225,78 +235,116 @@ def create_app(services: Services) -> FastAPI:
             if ws.application_state != WebSocketState.DISCONNECTED:
                 await transport.close()
 
+    desk = services.desk
+
+    def call_of(request: Request, form: FormData) -> str:
+        return request.query_params.get("call") or str(form.get("CallSid", ""))
+
+    def attempt_of(request: Request) -> int:
+        try:
+            return max(0, int(request.query_params.get("attempt", "0")))
+        except ValueError:
+            return 0
+
+    def fields(form: FormData) -> dict[str, str]:
+        return {k: str(v) for k, v in form.items()}
+
     @app.post("/twilio/stream-ended", summary="<Connect action>: carry out what the stream decided")
     async def stream_ended(request: Request, form: TwilioForm) -> Response:
-        call_sid = str(form.get("CallSid", ""))
-        record = services.registry.get(call_sid)
-        if str(form.get("CallStatus", "")) == "completed" or (
-            record is not None and record.stream_end == "caller_stop"
-        ):
-            return xml(twiml.hang_up())
-        decision = record.decision if record is not None else None
-        say_first = None
-        if decision is None:  # the stream broke without a decision; the caller is still there
-            record = record or services.registry.open(call_sid)
-            package = fallback_package(
-                call_sid,
-                caller=record.caller or (str(form.get("From") or "") or None),
-                transcript=_transcript(record),
-                trigger="stream_lost",
-                detail="The bot's audio connection ended before it decided anything.",
-                queue=services.session_config.fallback_queue,
-            )
-            decision = record.decision = Decision(kind="handoff", reason="stream_lost", decided_ms=0, package=package)
-            say_first = SORRY_TRANSFER
-        if decision.kind == "end" or decision.package is None:
-            record.outcome = {"kind": "hangup", "reason": decision.reason}
-            return xml(twiml.hang_up())
-        base = base_url(request)
-        record.outcome = {
-            "kind": "transfer",
-            "target": settings.transfer_number,
-            "queue": decision.package.recommended_queue,
-        }
-        return xml(
-            twiml.dial_number(
-                settings.transfer_number,
-                whisper_url=f"{base}/twilio/whisper?call={quote(call_sid)}",
-                action_url=f"{base}/twilio/dial-status?call={quote(call_sid)}",
-                caller_id=settings.transfer_caller_id,
-                timeout_s=settings.transfer_timeout_s,
-                say_first=say_first,
-            )
-        )
+        return xml(await desk.stream_ended(call_of(request, form), fields(form), base_url(request)))
 
-    @app.post("/twilio/whisper", summary="<Number url>: what the agent hears before the call is bridged")
+    @app.post("/twilio/whisper", summary="<Number url>: the summary the agent hears, then press 1 to take the call")
     async def whisper(request: Request, form: TwilioForm) -> Response:
-        call_sid = request.query_params.get("call") or str(form.get("ParentCallSid", ""))
-        record = services.registry.get(call_sid)
-        package = record.decision.package if record is not None and record.decision is not None else None
-        if package is None:
-            return xml(twiml.whisper("Incoming call from the phone bot. No summary is available."))
-        record.outcome["whisper"] = package.whisper()
-        return xml(twiml.whisper(package.whisper()))
+        call = request.query_params.get("call") or str(form.get("ParentCallSid", ""))
+        return xml(await desk.whisper(call, attempt_of(request), fields(form), base_url(request)))
 
-    @app.post("/twilio/dial-status", summary="<Dial action>: what happened to the transfer")
+    @app.post("/twilio/accept", summary="The agent's key after the whisper: 1 bridges the call")
+    async def accept(request: Request, form: TwilioForm) -> Response:
+        call = request.query_params.get("call") or str(form.get("ParentCallSid", ""))
+        return xml(await desk.accept(call, attempt_of(request), fields(form)))
+
+    @app.post("/twilio/dial-status", summary="<Dial action>: the transfer attempt's outcome and the next step")
     async def dial_status(request: Request, form: TwilioForm) -> Response:
-        call_sid = request.query_params.get("call") or str(form.get("CallSid", ""))
-        status = str(form.get("DialCallStatus", ""))
-        record = services.registry.get(call_sid)
-        if record is not None:
-            record.outcome["dial_status"] = status
-            record.note(record.timeline[-1].t_ms if record.timeline else 0, "dial_status", status=status)
-        if status in ("completed", "answered"):
-            return xml(twiml.hang_up())
-        return xml(twiml.say_and_hang_up(NOBODY_AVAILABLE))
+        return xml(await desk.dial_status(call_of(request, form), attempt_of(request), fields(form), base_url(request)))
+
+    @app.post("/twilio/enqueue-status", summary="<Enqueue action>: what became of the TaskRouter task")
+    async def enqueue_status(request: Request, form: TwilioForm) -> Response:
+        return xml(await desk.enqueue_status(call_of(request, form), fields(form)))
+
+    @app.post("/twilio/fallback-choice", summary="After a failed transfer: 1 callback, 2 voicemail")
+    async def fallback_choice(request: Request, form: TwilioForm) -> Response:
+        digits = str(form.get("Digits") or request.query_params.get("Digits") or "")
+        return xml(await desk.fallback_choice(call_of(request, form), digits, base_url(request)))
+
+    @app.post("/twilio/voicemail", summary="<Record action>: the caller's message")
+    async def voicemail(request: Request, form: TwilioForm) -> Response:
+        return xml(await desk.voicemail(call_of(request, form), fields(form), base_url(request)))
+
+    @app.post("/twilio/recording-status", summary="recordingStatusCallback: the message's recording SID and URL")
+    async def recording_status(request: Request, form: TwilioForm) -> Response:
+        await desk.recording_status(call_of(request, form), fields(form))
+        return Response(status_code=204)
 
     # --- JSON API ------------------------------------------------------------------------------------------
 
-    @app.get("/api/calls/{call_sid}", dependencies=[Depends(require_token)], response_model=CallRecord)
-    async def get_call(call_sid: str) -> CallRecord:
-        record = services.registry.get(call_sid)
-        if record is None:
+    async def stored(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    @app.get(
+        "/api/calls/{call_sid}",
+        dependencies=[Depends(require_token)],
+        summary="A call: transcript, handoff package, routing, dial attempts, callbacks, voicemail, outcome",
+    )
+    async def get_call(call_sid: str) -> dict[str, Any]:
+        live = services.registry.get(call_sid)
+        if live is not None:
+            await desk.save(live)
+        row = await stored(services.store.get_call, call_sid)
+        if row is None:
             raise HTTPException(status_code=404, detail=f"no call {call_sid}")
-        return record
+        if live is not None:  # what only the live record has: latencies, the live outcome, the decision
+            row["decision"] = live.decision.model_dump(mode="json") if live.decision else None
+            row["latencies"] = [lat.model_dump(mode="json") for lat in live.latencies]
+            row["live_outcome"] = {k: v for k, v in live.outcome.items() if not k.startswith("_")}
+            row["timeline"] = [e.model_dump(mode="json") for e in live.timeline]
+            row["turns"] = [t.model_dump(mode="json") for t in live.turns]
+            row["prompts_played"] = [p.model_dump(mode="json") for p in live.prompts]
+        return dict(row)
+
+    @app.get("/api/handoffs", dependencies=[Depends(require_token)], summary="Handoffs, by status and queue")
+    async def list_handoffs(
+        status: str | None = None, queue: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return list(await stored(services.store.list_handoffs, status=status, queue=queue, limit=min(limit, 1000)))
+
+    @app.get("/api/callbacks", dependencies=[Depends(require_token)], summary="Callback requests, by status")
+    async def list_callbacks(status: str | None = None) -> list[dict[str, Any]]:
+        return list(await stored(services.store.list_callbacks, status))
+
+    @app.post(
+        "/api/callbacks/{callback_id}/done", dependencies=[Depends(require_token)], summary="Mark a callback done"
+    )
+    async def callback_done(callback_id: int, body: CallbackDone | None = None) -> dict[str, Any]:
+        if not await stored(services.store.mark_callback, callback_id, "done", body.notes if body else None):
+            raise HTTPException(status_code=404, detail=f"no callback {callback_id}")
+        return {"id": callback_id, "status": "done"}
+
+    @app.get("/api/deliveries", dependencies=[Depends(require_token)], summary="Help-desk deliveries, by status")
+    async def list_deliveries(status: str | None = None) -> list[dict[str, Any]]:
+        return [dict(d) for d in await stored(services.store.deliveries, status)]
+
+    @app.post(
+        "/api/deliveries/{delivery_id}/resend",
+        dependencies=[Depends(require_token)],
+        summary="Send a stored delivery again (same id, fresh signature)",
+    )
+    async def resend_delivery(delivery_id: str) -> dict[str, Any]:
+        if services.deliverer is None:
+            raise HTTPException(status_code=409, detail="no webhook URLs are configured")
+        if await stored(services.store.get_delivery, delivery_id) is None:
+            raise HTTPException(status_code=404, detail=f"no delivery {delivery_id}")
+        delivered = await services.deliverer.resend(delivery_id)
+        return {"delivery_id": delivery_id, "delivered": delivered}
 
     @app.post(
         "/api/oracle/{call_sid}",

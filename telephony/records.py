@@ -65,12 +65,19 @@ class TurnLatency(BaseModel):
 
 
 class Decision(BaseModel):
-    """What the stream decided to do with the call once it closes."""
+    """What the stream decided to do with the call once it closes.
+
+    For a handoff, `mode` says how (transfer, callback, voicemail, ticket) and `routing` where and why.
+    """
 
     kind: Literal["handoff", "end"]
     reason: str
     decided_ms: int
     package: HandoffPackage | None = None
+    mode: Literal["transfer", "callback", "voicemail", "ticket"] = "transfer"
+    routing: dict[str, object] = Field(default_factory=dict)
+    callback_number: str | None = None
+    callback_window: str | None = None
 
 
 class CallRecord(BaseModel):
@@ -84,7 +91,7 @@ class CallRecord(BaseModel):
     parameters: dict[str, str] = Field(default_factory=dict)
     created_at: float = Field(default_factory=time.time)
     status: Literal["answered", "streaming", "stream_ended", "completed"] = "answered"
-    stream_end: Literal["server_closed", "caller_stop", "dropped"] | None = None
+    stream_end: Literal["server_closed", "caller_stop", "dropped", "transferred"] | None = None
     asr_engine: str | None = None
     turns: list[TurnRecord] = Field(default_factory=list)
     prompts: list[PromptRecord] = Field(default_factory=list)
@@ -127,6 +134,10 @@ class CallRegistry:
         if record is None:
             record = self._calls[call_sid] = CallRecord(call_sid=call_sid)
         return record
+
+    def adopt(self, record: CallRecord) -> None:
+        """Take over a record loaded from the store (after a restart)."""
+        self._calls.setdefault(record.call_sid, record)
 
     def all(self) -> list[CallRecord]:
         return list(self._calls.values())

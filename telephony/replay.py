@@ -31,6 +31,7 @@ from telephony.errors import ReplayError
 from telephony.replay_line import LineEvent, PhoneLine
 from telephony.scenario import Scenario
 from telephony.security import TwilioSignatureCheck
+from telephony.twilio_fake import CallUpdate, TwilioFake
 from telephony.twiml_reader import Verb, read_twiml
 from voice.codec import FRAME_MS, SAMPLE_RATE
 from voice.wavfile import read_ulaw_wav, write_ulaw_wav
@@ -97,7 +98,17 @@ async def caller_audio(scenario: Scenario, synthesize: Any) -> list[bytes | None
 class TwilioPlayer:
     """Plays Twilio against the server at `base_url` (http://127.0.0.1:8000, say)."""
 
-    def __init__(self, base_url: str, *, auth_token: str, api_token: str | None, options: ReplayOptions) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth_token: str,
+        api_token: str | None,
+        options: ReplayOptions,
+        fake: TwilioFake | None = None,
+    ) -> None:
+        self.fake = fake  # Twilio's REST API, faked on loopback: how the harness learns of a REST transfer
+        self._redirect: CallUpdate | None = None
         self.base_url = base_url.rstrip("/")
         self.signer = TwilioSignatureCheck(auth_token)
         self.api_token = api_token
@@ -111,6 +122,10 @@ class TwilioPlayer:
             if self.options.asr == "oracle":
                 await self._register_oracle(http, scenario, call_sid)
             params = self._call_params(scenario, call_sid)
+            if self.fake is not None:
+                self.fake.add_call(call_sid, to=scenario.call.to_number, from_=scenario.call.from_number)
+                for path, status, times in scenario.twilio_failures():
+                    self.fake.fail_next(path, status=status, times=times)
             verbs = read_twiml(await self._post(http, self.base_url + "/twilio/voice", params))
             connect = next((v for v in verbs if v.name == "Connect"), None)
             stream = connect.find("Stream") if connect else None
@@ -119,13 +134,17 @@ class TwilioPlayer:
             custom = {p.attrs["name"]: p.attrs.get("value", "") for p in stream.children if p.name == "Parameter"}
             await self._stream(stream.attrs["url"], call_sid, custom, line, scenario.max_call_ms)
             result.events.extend(_event(e, "line") for e in line.events)
-            if connect.attrs.get("action") and not _hung_up(line):
+            if self._redirect is not None:  # the server moved the call with REST: Twilio runs the new TwiML
+                result.outcome["moved_by"] = "rest"
+                twiml = self._redirect.twiml or await self._post(http, self._absolute(self._redirect.url or ""), params)
+                await self._follow(http, twiml, {**params, "CallStatus": "in-progress"}, scenario, result, line)
+            elif connect.attrs.get("action") and not _hung_up(line):
                 action = self._absolute(connect.attrs["action"])
                 twiml = await self._post(http, action, {**params, "CallStatus": "in-progress"})
-                await self._follow(http, twiml, params, scenario, result, line.t_ms)
+                await self._follow(http, twiml, params, scenario, result, line)
             elif _hung_up(line):
                 result.outcome = {"kind": "hangup", "by": "caller"}
-            record = await self._record(http, call_sid)
+            record = await self._server_record(http, call_sid)
         self._collect(result, record)
         if self.options.out_dir is not None:
             self.options.out_dir.mkdir(parents=True, exist_ok=True)
@@ -175,7 +194,7 @@ class TwilioPlayer:
     def _api_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_token}"} if self.api_token else {}
 
-    async def _record(self, http: httpx.AsyncClient, call_sid: str) -> dict[str, Any]:
+    async def _server_record(self, http: httpx.AsyncClient, call_sid: str) -> dict[str, Any]:
         response = await http.get(f"{self.base_url}/api/calls/{call_sid}", headers=self._api_headers())
         if response.status_code != 200:
             log.warning(
@@ -205,14 +224,23 @@ class TwilioPlayer:
 
         async with ws:
             await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-            await ws.send(json.dumps({
-                "event": "start", "sequenceNumber": next_seq(), "streamSid": stream_sid,
-                "start": {
-                    "accountSid": ACCOUNT_SID, "streamSid": stream_sid, "callSid": call_sid, "tracks": ["inbound"],
-                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": SAMPLE_RATE, "channels": 1},
-                    "customParameters": custom,
-                },
-            }))  # fmt: skip
+            await ws.send(
+                json.dumps(
+                    {
+                        "event": "start",
+                        "sequenceNumber": next_seq(),
+                        "streamSid": stream_sid,
+                        "start": {
+                            "accountSid": ACCOUNT_SID,
+                            "streamSid": stream_sid,
+                            "callSid": call_sid,
+                            "tracks": ["inbound"],
+                            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": SAMPLE_RATE, "channels": 1},
+                            "customParameters": custom,
+                        },
+                    }
+                )
+            )
             receiver = asyncio.create_task(_receive(ws, line))
             period = FRAME_MS / 1000 / self.options.speed
             next_at = time.perf_counter()
@@ -222,6 +250,10 @@ class TwilioPlayer:
                 while not receiver.done():
                     if line.t_ms >= max_ms:
                         line.events.append(LineEvent(line.t_ms, "caller_hangup", {"why": "max_call_ms"}))
+                        await _send_stop(ws, next_seq(), stream_sid, call_sid)
+                        break
+                    if self._redirected(call_sid):
+                        line.events.append(LineEvent(line.t_ms, "rest_redirect"))
                         await _send_stop(ws, next_seq(), stream_sid, call_sid)
                         break
                     now = time.perf_counter()
@@ -238,15 +270,27 @@ class TwilioPlayer:
                         f'"streamSid":"{stream_sid}"}}'
                     )
                     for digit in tick.dtmf:
-                        await ws.send(orjson.dumps({
-                            "event": "dtmf", "streamSid": stream_sid, "sequenceNumber": next_seq(),
-                            "dtmf": {"track": "inbound_track", "digit": digit},
-                        }).decode())  # fmt: skip
+                        await ws.send(
+                            orjson.dumps(
+                                {
+                                    "event": "dtmf",
+                                    "streamSid": stream_sid,
+                                    "sequenceNumber": next_seq(),
+                                    "dtmf": {"track": "inbound_track", "digit": digit},
+                                }
+                            ).decode()
+                        )
                     for name in tick.marks:
-                        await ws.send(orjson.dumps({
-                            "event": "mark", "sequenceNumber": next_seq(), "streamSid": stream_sid,
-                            "mark": {"name": name},
-                        }).decode())  # fmt: skip
+                        await ws.send(
+                            orjson.dumps(
+                                {
+                                    "event": "mark",
+                                    "sequenceNumber": next_seq(),
+                                    "streamSid": stream_sid,
+                                    "mark": {"name": name},
+                                }
+                            ).decode()
+                        )
                     next_at += period
                     delay = next_at - time.perf_counter()
                     await asyncio.sleep(max(delay, 0))
@@ -258,6 +302,16 @@ class TwilioPlayer:
                     await receiver
         line.events.append(LineEvent(line.t_ms, "stream_closed"))
 
+    def _redirected(self, call_sid: str) -> bool:
+        """Has the server given this live call new TwiML through REST? (Twilio then stops the stream.)"""
+        if self.fake is None:
+            return False
+        while not self.fake.updates.empty():
+            update = self.fake.updates.get_nowait()
+            if update.call_sid == call_sid and update.redirected:
+                self._redirect = update
+        return self._redirect is not None
+
     # --- after the stream: TwiML, as Twilio would carry it out ------------------------------------------------
 
     async def _follow(
@@ -267,19 +321,37 @@ class TwilioPlayer:
         params: dict[str, str],
         scenario: Scenario,
         result: ReplayResult,
-        t_ms: int,
+        line: PhoneLine,
     ) -> None:
-        said: list[str] = []
+        """Carry out TwiML as Twilio would, through dials, whispers, gathers, recordings and redirects."""
+        said: list[str] = result.outcome.setdefault("twiml_said", [])
         for _ in range(MAX_TWIML_HOPS):
             next_twiml: str | None = None
             for verb in read_twiml(twiml):
                 if verb.name == "Say":
                     said.append(verb.text)
                 elif verb.name == "Hangup":
-                    result.outcome.setdefault("kind", "hangup")
                     break
                 elif verb.name == "Dial":
                     next_twiml = await self._dial(http, verb, params, scenario, result)
+                    break
+                elif verb.name == "Enqueue":
+                    next_twiml = await self._enqueue(http, verb, params, result)
+                    break
+                elif verb.name == "Gather":
+                    said.extend(child.text for child in verb.children if child.name == "Say")
+                    digits = line.next_digits()
+                    if digits is None:
+                        continue  # no input: Twilio goes on to the next verb
+                    result.events.append(
+                        {"source": "line", "t_ms": line.t_ms, "kind": "gather", "detail": {"digits": digits}}
+                    )
+                    next_twiml = await self._post(
+                        http, self._absolute(verb.attrs["action"]), {**params, "Digits": digits}
+                    )
+                    break
+                elif verb.name == "Record":
+                    next_twiml = await self._voicemail(http, verb, params, scenario, result, line)
                     break
                 elif verb.name == "Redirect":
                     next_twiml = await self._post(http, self._absolute(verb.text), params)
@@ -287,41 +359,146 @@ class TwilioPlayer:
             if next_twiml is None:
                 break
             twiml = next_twiml
-        if said:
-            result.outcome["twiml_said"] = said
+
+    async def _enqueue(
+        self, http: httpx.AsyncClient, verb: Verb, params: dict[str, str], result: ReplayResult
+    ) -> str | None:
+        task = verb.find("Task")
+        result.outcome.update({"enqueued": True, "workflow_sid": verb.attrs.get("workflowSid")})
+        result.outcome["task_attributes"] = json.loads(task.text) if task is not None and task.text else None
+        if "action" not in verb.attrs:
+            return None
+        queue_params = {**params, "QueueResult": "bridged", "QueueSid": "QU" + secrets.token_hex(16), "QueueTime": "12"}
+        return await self._post(http, self._absolute(verb.attrs["action"]), queue_params)
 
     async def _dial(
         self, http: httpx.AsyncClient, dial: Verb, params: dict[str, str], scenario: Scenario, result: ReplayResult
     ) -> str | None:
-        agent = self.options.agent or scenario.agent
-        number = dial.find("Number")
-        target = number.text if number is not None else None
+        attempts: list[dict[str, Any]] = result.outcome.setdefault("attempts", [])
+        behaviours = scenario.agent if isinstance(scenario.agent, list) else [scenario.agent]
+        agent = self.options.agent or behaviours[min(len(attempts), len(behaviours) - 1)]
+        noun = next((child for child in dial.children if child.name in ("Number", "Sip", "Client")), None)
+        if noun is None:
+            raise ReplayError("<Dial> without a <Number>, <Sip> or <Client>")
+        target = (
+            noun.text
+            if noun.name != "Client"
+            else "client:" + (noun.find("Identity").text if noun.find("Identity") else "")
+        )
+        attempt: dict[str, Any] = {"target_kind": noun.name.lower(), "target": target, "agent": agent}
+        if noun.name == "Client":
+            attempt["parameters"] = {
+                p.attrs["name"]: p.attrs.get("value", "") for p in noun.children if p.name == "Parameter"
+            }
+        attempts.append(attempt)
         result.outcome.update({"kind": "transfer", "target": target, "agent": agent})
         agent_sid = new_call_sid()
-        status = {"answer": "completed", "busy": "busy", "no-answer": "no-answer", "failed": "failed"}.get(
-            agent, "no-answer"
-        )
-        if number is not None and number.attrs.get("url") and agent in ("answer", "reject-whisper"):
-            whisper_params = {
-                **params, "CallSid": agent_sid, "ParentCallSid": params["CallSid"], "To": target or "",
-                "Direction": "outbound-dial", "CallStatus": "in-progress",
-            }  # fmt: skip
-            whisper = read_twiml(await self._post(http, self._absolute(number.attrs["url"]), whisper_params))
-            result.outcome["whisper"] = " ".join(v.text for v in whisper if v.name == "Say")
+        status = {
+            "answer": "completed",
+            "busy": "busy",
+            "no-answer": "no-answer",
+            "failed": "failed",
+            "reject-whisper": "completed",
+            "voicemail": "completed",
+            "caller-hangs-up": "canceled",
+        }.get(agent, "no-answer")
+        call_status = "completed" if agent == "caller-hangs-up" else "in-progress"
+        if noun.attrs.get("url") and agent in ("answer", "reject-whisper", "voicemail", "caller-hangs-up"):
+            leg = {
+                **params,
+                "CallSid": agent_sid,
+                "ParentCallSid": params["CallSid"],
+                "To": target or "",
+                "Direction": "outbound-dial",
+                "CallStatus": "in-progress",
+            }
+            if agent == "voicemail":
+                leg["AnsweredBy"] = "machine_end_beep"
+            whisper = read_twiml(await self._post(http, self._absolute(noun.attrs["url"]), leg))
+            gather = next((v for v in whisper if v.name == "Gather"), None)
+            spoken = [v.text for v in whisper if v.name == "Say"]
+            if gather is not None:
+                spoken = [c.text for c in gather.children if c.name == "Say"] + spoken
+            attempt["whisper"] = " ".join(spoken)
+            result.outcome["whisper"] = attempt["whisper"]
+            if agent == "caller-hangs-up" and "action" in dial.attrs:
+                # the caller hangs up while the agent hears the whisper: Twilio ends the dial first
+                ended = {
+                    **params,
+                    "CallStatus": "completed",
+                    "DialCallStatus": "canceled",
+                    "DialCallSid": agent_sid,
+                    "DialCallDuration": "0",
+                }
+                await self._post(http, self._absolute(dial.attrs["action"]), ended)
+            if gather is not None and agent in ("answer", "caller-hangs-up"):
+                answer = read_twiml(
+                    await self._post(http, self._absolute(gather.attrs["action"]), {**leg, "Digits": "1"})
+                )
+                attempt["accept_answer"] = [v.name for v in answer]
+            if agent == "caller-hangs-up":
+                attempt["dial_status"] = "canceled"
+                result.outcome["dial_status"] = "canceled"
+                return None
         if "action" not in dial.attrs:
             return None
+        bridged = status == "completed" and agent == "answer"
         dial_params = {
-            **params, "CallStatus": "in-progress", "DialCallStatus": status, "DialCallSid": agent_sid,
-            "DialCallDuration": "42" if status == "completed" else "0",
-            "DialBridged": "true" if status == "completed" else "false",
-        }  # fmt: skip
+            **params,
+            "CallStatus": call_status,
+            "DialCallStatus": status,
+            "DialCallSid": agent_sid,
+            "DialCallDuration": "42" if bridged else "0",
+            "DialBridged": "true" if bridged else "false",
+        }
+        attempt["dial_status"] = status
         result.outcome["dial_status"] = status
         return await self._post(http, self._absolute(dial.attrs["action"]), dial_params)
+
+    async def _voicemail(
+        self,
+        http: httpx.AsyncClient,
+        verb: Verb,
+        params: dict[str, str],
+        scenario: Scenario,
+        result: ReplayResult,
+        line: PhoneLine,
+    ) -> str | None:
+        """The caller leaves a message: their next speech step (or silence), then the two callbacks Twilio sends."""
+        message = line.next_message()
+        recording_sid = "RE" + secrets.token_hex(16)
+        url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}"
+        duration = str(max(1, round(len(message[1]) / SAMPLE_RATE))) if message else "0"
+        result.outcome["voicemail"] = {
+            "recording_sid": recording_sid,
+            "duration_s": int(duration),
+            "text": message[0] if message else None,
+        }
+        status_url = verb.attrs.get("recordingStatusCallback")
+        if status_url and message is not None:
+            await self._post(
+                http,
+                self._absolute(status_url),
+                {
+                    **params,
+                    "RecordingSid": recording_sid,
+                    "RecordingUrl": url,
+                    "RecordingStatus": "completed",
+                    "RecordingDuration": duration,
+                    "RecordingChannels": "1",
+                    "RecordingSource": "RecordVerb",
+                },
+            )
+        if "action" not in verb.attrs:
+            return None
+        action = {**params, "RecordingUrl": url, "RecordingDuration": duration, "Digits": "#" if message else "hangup"}
+        return await self._post(http, self._absolute(verb.attrs["action"]), action)
 
     # --- the result ---------------------------------------------------------------------------------------
 
     def _collect(self, result: ReplayResult, record: dict[str, Any]) -> None:
         result.server_record = record
+        result.outcome["kind"] = _final_kind(result.outcome, record)
         result.transcript = [
             {k: turn.get(k) for k in ("speaker", "text", "start_ms", "end_ms", "confidence")}
             for turn in record.get("turns", [])
@@ -345,6 +522,25 @@ class TwilioPlayer:
         result.events.sort(key=lambda e: e["t_ms"])
 
 
+def _final_kind(outcome: dict[str, Any], record: dict[str, Any]) -> str:
+    """What the call came to, in one word: voicemail, enqueue, transfer, callback, ticket or hangup."""
+    if outcome.get("by") == "caller":
+        return "hangup"
+    if outcome.get("voicemail"):
+        return "voicemail"
+    if outcome.get("enqueued"):
+        return "enqueue"
+    attempts = outcome.get("attempts", [])
+    if any(a.get("agent") == "answer" and a.get("dial_status") == "completed" for a in attempts):
+        return "transfer"
+    if record.get("callbacks"):
+        return "callback"
+    decision = record.get("decision") or {}
+    if decision.get("mode") == "ticket":
+        return "ticket"
+    return "transfer" if attempts else "hangup"
+
+
 async def _receive(ws: ClientConnection, line: PhoneLine) -> None:
     """Take the server's media, marks and clears onto the line until it closes the stream."""
     async for message in ws:
@@ -359,10 +555,16 @@ async def _receive(ws: ClientConnection, line: PhoneLine) -> None:
 
 
 async def _send_stop(ws: ClientConnection, seq: str, stream_sid: str, call_sid: str) -> None:
-    await ws.send(orjson.dumps({
-        "event": "stop", "sequenceNumber": seq, "streamSid": stream_sid,
-        "stop": {"accountSid": ACCOUNT_SID, "callSid": call_sid},
-    }).decode())  # fmt: skip
+    await ws.send(
+        orjson.dumps(
+            {
+                "event": "stop",
+                "sequenceNumber": seq,
+                "streamSid": stream_sid,
+                "stop": {"accountSid": ACCOUNT_SID, "callSid": call_sid},
+            }
+        ).decode()
+    )
 
 
 def _hung_up(line: PhoneLine) -> bool:
@@ -410,7 +612,12 @@ async def replay_in_process(
     settings: Any = None,
     caller_synthesizer: Any = None,
 ) -> ReplayResult:
-    """Replay against a fresh server in this process, on a real loopback socket; oracle or vosk ASR."""
+    """Replay against a fresh server in this process, on a real loopback socket, with Twilio's REST API faked
+    on loopback too (so warm transfers go through the real twilio client); oracle or vosk ASR."""
+    import tempfile
+
+    from pydantic import SecretStr
+
     from telephony.app import create_app
     from telephony.services import build_services
     from telephony.settings import load_settings
@@ -419,23 +626,35 @@ async def replay_in_process(
 
     auth_token = secrets.token_hex(16)
     api_token = secrets.token_hex(16)
-    overrides: dict[str, Any] = {"twilio_auth_token": auth_token, "api_token": api_token, "asr": options.asr}
-    settings = (settings or load_settings()).model_copy(update=overrides)
-    # model_copy skips validation, so the secrets are wrapped here the way the settings would wrap them.
-    from pydantic import SecretStr
-
-    settings = settings.model_copy(
-        update={"twilio_auth_token": SecretStr(auth_token), "api_token": SecretStr(api_token)}
-    )
-    recognizers = OracleRecognizerFactory(options.wer or 0.0, options.seed or 0) if options.asr == "oracle" else None
-    services = build_services(settings, recognizers=recognizers)
+    base_settings = settings or load_settings()
     own_synth = caller_synthesizer is None
-    caller_synth = caller_synthesizer or SpeechSynthesizer(settings.tts_cache_dir, rate=165)
+    caller_synth = caller_synthesizer or SpeechSynthesizer(base_settings.tts_cache_dir, rate=165)
     try:
         audio = await caller_audio(scenario, caller_synth.synthesize)
-        async with serve_in_process(create_app(services)) as base_url:
-            player = TwilioPlayer(base_url, auth_token=auth_token, api_token=api_token, options=options)
-            return await player.run(scenario, audio)
+        with tempfile.TemporaryDirectory(prefix="handoff-replay-") as data_dir:
+            async with TwilioFake.running(base_settings.twilio_account_sid, auth_token) as fake:
+                overrides: dict[str, Any] = {
+                    "twilio_auth_token": SecretStr(auth_token),
+                    "api_token": SecretStr(api_token),
+                    "asr": options.asr,
+                    "twilio_api_base_url": fake.base_url,
+                    "fixed_now": scenario.at,
+                    "rest_transfers": scenario.rest_transfers,
+                }
+                if base_settings.database_url is None:
+                    overrides["data_dir"] = Path(data_dir)
+                run_settings = base_settings.model_copy(update=overrides)
+                recognizers = (
+                    OracleRecognizerFactory(options.wer or 0.0, options.seed or 0) if options.asr == "oracle" else None
+                )
+                services = build_services(run_settings, recognizers=recognizers)
+                async with serve_in_process(create_app(services)) as base_url:
+                    player = TwilioPlayer(
+                        base_url, auth_token=auth_token, api_token=api_token, options=options, fake=fake
+                    )
+                    result = await player.run(scenario, audio)
+                result.outcome["rest_requests"] = [f"{r.method} {r.path} {dict(r.form)}" for r in fake.requests]
+                return result
     finally:
         if own_synth:
             caller_synth.close()

@@ -30,6 +30,19 @@ def _contains(haystack: str, needle: str) -> bool:
     return f" {_norm(needle)} " in f" {_norm(haystack)} "
 
 
+ANNOUNCEMENTS = ("handoff:", "voicemail_intro", "ticket_intro", "callback_offer")
+
+
+def bot_turns_before_handoff(prompts: list[dict[str, Any]]) -> int:
+    """Prompts the caller heard before the handoff was announced (all of them when there was none)."""
+    turns = 0
+    for prompt in prompts:
+        if str(prompt["prompt_id"]).startswith(ANNOUNCEMENTS):
+            break
+        turns += 1
+    return turns
+
+
 def check(result: ReplayResult, expect: Expectation) -> list[Check]:
     """Every expectation given in `expect`, checked against the result; none given means none checked."""
     checks: list[Check] = []
@@ -74,8 +87,8 @@ def check(result: ReplayResult, expect: Expectation) -> list[Check]:
         found = [f.get("value") for f in facts]
         add(f"fact {kind}", any(_contains(str(v), value) for v in found), value, found)
     if expect.max_bot_turns is not None:
-        turns = len(result.prompts)
-        add("bot turns", turns <= expect.max_bot_turns, f"<= {expect.max_bot_turns}", turns)
+        turns = bot_turns_before_handoff(result.prompts)
+        add("bot turns before the handoff", turns <= expect.max_bot_turns, f"<= {expect.max_bot_turns}", turns)
     for key in ("urgency", "frustrated", "language", "authentication"):
         wanted = getattr(expect, key)
         if wanted is not None:

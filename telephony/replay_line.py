@@ -140,6 +140,32 @@ class PhoneLine:
         self.t_ms += FRAME_MS
         return Tick(audio=audio, dtmf=dtmf, marks=marks, hangup=hangup)
 
+    def next_digits(self) -> str | None:
+        """After the stream: the next step's keys, for a TwiML <Gather> (None: no input, or hung up)."""
+        while self._step < len(self.steps):
+            step = self.steps[self._step]
+            self._step += 1
+            if step.kind == "dtmf":
+                return step.dtmf
+            if step.kind == "hangup":
+                self.finished = True
+                return None
+            if step.kind == "silence":
+                return None
+        return None
+
+    def next_message(self) -> tuple[str, bytes] | None:
+        """After the stream: the next spoken step, as a voicemail message (text, audio)."""
+        while self._step < len(self.steps):
+            step = self.steps[self._step]
+            index = self._step
+            self._step += 1
+            if step.kind == "speech":
+                return step.say or "", self.audio[index] or b""
+            if step.kind == "hangup":
+                return None
+        return None
+
     @property
     def waiting(self) -> bool:
         """True when the caller is waiting for the bot (so wall-clock patience applies)."""

@@ -8,6 +8,7 @@ the path inside it (`caller[2].barge_in_ms`) and what is wrong.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +20,10 @@ from telephony.errors import ScenarioError
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+AgentBehaviour = Literal["answer", "busy", "no-answer", "reject-whisper", "failed", "voicemail", "caller-hangs-up"]
+"""What the agent leg does when a transfer rings it (a list: one per attempt, the last repeating)."""
 
 
 class CallerStep(_Model):
@@ -81,7 +86,7 @@ class ReasonExpectation(_Model):
 class Expectation(_Model):
     """What `--check` verifies; every field is optional, and only what is given is checked."""
 
-    outcome: Literal["transfer", "hangup", "voicemail", "callback", "enqueue"] | None = None
+    outcome: Literal["transfer", "hangup", "voicemail", "callback", "enqueue", "ticket"] | None = None
     target: str | None = None
     whisper_contains: list[str] = Field(default_factory=list)
     heard: list[str] = Field(default_factory=list, description="phrases the caller transcript must contain")
@@ -100,16 +105,31 @@ class Expectation(_Model):
     dial_status: str | None = None
 
 
+class TwilioFailure(_Model):
+    """Make Twilio's (faked) REST API fail: requests whose path contains `path` answer `status`, `times` times."""
+
+    path: str = "/Calls/"
+    status: int = Field(500, ge=400, le=599)
+    times: int = Field(3, ge=1)
+
+
 class Scenario(_Model):
     """One replayable call."""
 
     name: str
     description: str = ""
     call: CallInfo = Field(default_factory=CallInfo)
-    agent: Literal["answer", "busy", "no-answer", "reject-whisper", "failed"] = "answer"
+    agent: AgentBehaviour | list[AgentBehaviour] = "answer"
     caller: list[CallerStep]
     expect: Expectation = Field(default_factory=Expectation)
     max_call_ms: int = Field(90_000, ge=1000, le=600_000)
+    at: datetime = Field(
+        default=datetime(2026, 11, 24, 15, 0, tzinfo=UTC),
+        description="when the call happens (opening hours, callbacks); in-process replays only. "
+        "Default: a Tuesday, 10:00 in New York",
+    )
+    rest_transfers: bool = Field(True, description="the server may move the live call with REST")
+    twilio_fails: list[TwilioFailure] = Field(default_factory=list, description="errors the faked REST API returns")
     source: Path | None = Field(None, exclude=True)
 
     def resolve(self, relative: str) -> Path:
@@ -118,6 +138,9 @@ class Scenario(_Model):
         if path.is_absolute() or self.source is None:
             return path
         return self.source.parent / path
+
+    def twilio_failures(self) -> list[tuple[str, int, int]]:
+        return [(f.path, f.status, f.times) for f in self.twilio_fails]
 
     def oracle_script(self) -> list[tuple[str, float]]:
         """The reference text of each caller utterance, in order, for oracle ASR."""

@@ -18,9 +18,10 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from dialogs.actions import Action, CallTool, EndCall, Explain, HandOff, Listen, Say
+from dialogs.actions import Action, CallTool, EndCall, Explain, HandOff, Listen, Route, Say
 from dialogs.dialog import Dialog, DialogFactory
 from dialogs.events import (
     CallerHungUp,
@@ -32,10 +33,12 @@ from dialogs.events import (
     DtmfPressed,
     PromptInterrupted,
     PromptPlayed,
+    Routed,
     SilenceTimeout,
     ToolResult,
 )
 from dialogs.package import TranscriptTurn, fallback_package
+from dialogs.routing import Availability, CallMetadata, Router, ScheduleAvailability
 from dialogs.tools import ToolBox
 from telephony.hearing import CallerEars, Heard, RecognitionWorker
 from telephony.playout import Playout
@@ -56,7 +59,7 @@ from voice.vad import SpeechEnded, SpeechStarted, VadConfig
 
 log = logging.getLogger(__name__)
 
-StreamEnd = Literal["server_closed", "caller_stop", "dropped"]
+StreamEnd = Literal["server_closed", "caller_stop", "dropped", "transferred"]
 
 
 class Transport(Protocol):
@@ -94,7 +97,12 @@ class SessionDeps:
     registry: CallRegistry
     stt_executor: Executor | None = None
     tools: ToolBox | None = None
-    on_decision: Callable[[CallRecord], Awaitable[None]] | None = None
+    router: Router | None = None
+    availability: Availability | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    on_decision: Callable[[CallRecord], Awaitable[None]] | None = None  # persist, deliver: at once
+    carry_out: Callable[[CallRecord], Awaitable[bool]] | None = None  # move the live call; False: close the stream
+    on_end: Callable[[CallRecord], Awaitable[None]] | None = None  # the stream is over: keep the final record
 
 
 class CallSession:
@@ -109,6 +117,7 @@ class CallSession:
         self.playout = Playout(config.mark_grace_ms)
         self.record: CallRecord | None = None
         self.closing = False  # the server decided to close the stream
+        self.moved = False  # the live call was moved with REST; the stream ends from Twilio's side
         self.clock_ms = 0  # the caller's media clock: end of the last frame received
         self._dialog: Dialog | None = None
         self._worker: RecognitionWorker | None = None
@@ -123,6 +132,7 @@ class CallSession:
         self._ended = False
         self._partial = ""
         self._utterance_start_ms = 0
+        self._tasks: set[asyncio.Future[None]] = set()
 
     # --- inbound ----------------------------------------------------------------------------------------
 
@@ -318,6 +328,13 @@ class CallSession:
             decision = Decision(kind="end", reason=action.reason, decided_ms=self.clock_ms)
         self.record.decision = decision
         self._note("decision", decision=decision.kind, reason=decision.reason)
+        if self.deps.on_decision is not None:
+            self._background(self.deps.on_decision(self.record))
+
+    def _background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _run_actions(self) -> None:
         while True:
@@ -339,6 +356,8 @@ class CallSession:
                     await self._call_tool(action)
                 elif isinstance(action, Explain):
                     self._explain(action)
+                elif isinstance(action, Route):
+                    await self._route(action)
             except Exception:  # one failed action must not end the call's handling
                 log.exception("action %s failed on call %s", type(action).__name__, self.protocol.call_sid)
 
@@ -357,6 +376,44 @@ class CallSession:
                 ok, data = False, {"error": f"{type(exc).__name__}: {exc}"}
         self._note("tool", tool=call.tool, ok=ok, found=bool(data.get("found", ok)))
         self._dialog_event(ToolResult(call_id=call.call_id, tool=call.tool, ok=ok, data=data, t_ms=self.clock_ms))
+
+    async def _route(self, route: Route) -> None:
+        """Ask the router (and availability, which may be I/O) where the handoff can go; answer the dialog."""
+        package = route.package
+        event: Routed
+        if self.deps.router is None:
+            event = Routed(
+                queue=package.recommended_queue, mode="transfer", expected_wait_s=None, open=True, t_ms=self.clock_ms
+            )
+        else:
+            params = self.record.parameters if self.record is not None else {}
+            meta = CallMetadata(tier=params.get("tier") or None, region=params.get("region") or None)
+            availability = self.deps.availability or ScheduleAvailability()
+            loop = asyncio.get_running_loop()
+            try:
+                decision = await loop.run_in_executor(
+                    self.deps.stt_executor, self.deps.router.route, package, meta, self.deps.clock(), availability
+                )
+                event = Routed(
+                    queue=decision.queue,
+                    mode=decision.mode,
+                    expected_wait_s=decision.expected_wait_s,
+                    open=decision.availability.open,
+                    routing=decision.as_dict(),
+                    t_ms=self.clock_ms,
+                )
+            except Exception as exc:  # an availability check that fails must not strand the caller
+                log.exception("routing failed on call %s; taking a callback", self.protocol.call_sid)
+                event = Routed(
+                    queue=package.recommended_queue,
+                    mode="callback",
+                    expected_wait_s=None,
+                    open=False,
+                    routing={"reasons": [f"routing failed ({type(exc).__name__}); callback instead"]},
+                    t_ms=self.clock_ms,
+                )
+        self._note("routed", queue=event.queue, mode=event.mode, expected_wait_s=event.expected_wait_s)
+        self._dialog_event(event)
 
     def _explain(self, explain: Explain) -> None:
         """The dialog's reasons, into the call's timeline and the log (scalars only; text is redacted)."""
@@ -427,9 +484,13 @@ class CallSession:
         )
 
     async def _close_for_decision(self) -> None:
-        """Close the stream so Twilio asks `<Connect action>`, which carries out the recorded decision."""
-        if self.record is not None and self.deps.on_decision is not None:
-            await self.deps.on_decision(self.record)
+        """Carry out the decision: move the live call with REST, or close the stream so Twilio asks
+        `<Connect action>`. After a REST move Twilio stops the stream itself; closing it must not end the call."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)  # the decision is stored first
+        if self.record is not None and self.deps.carry_out is not None and await self.deps.carry_out(self.record):
+            self.moved = True  # Twilio ends the stream itself (a `stop`); we keep reading until it does
+            return
         if not self.closing:
             self.closing = True
             await self.transport.close(1000)
@@ -439,6 +500,8 @@ class CallSession:
         if self.record is not None and self.record.decision is None:
             self.record.decision = decision
             self._note("decision", decision=decision.kind, reason=decision.reason)
+            if self.deps.on_decision is not None:
+                self._background(self.deps.on_decision(self.record))
         await self._close_for_decision()
 
     async def _fall_back(self, trigger: str, detail: str) -> None:
@@ -462,7 +525,9 @@ class CallSession:
         """The stream is over: keep every word the caller said, and record how it ended."""
         if self._ended:
             return
-        if self.closing:
+        if self.moved:
+            how = "transferred"
+        elif self.closing:
             how = "server_closed"
         if self._worker is not None:
             if self.ears.utterance_open:  # the caller was mid-sentence: recognise what we have
@@ -479,6 +544,13 @@ class CallSession:
             self.record.stream_end = how
             self.record.status = "stream_ended"
             self.record.note(self.clock_ms, "stream_end", how=how)
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self.deps.on_end is not None:
+                try:
+                    await self.deps.on_end(self.record)
+                except Exception:  # storing must not break the socket's shutdown; the log says what failed
+                    log.exception("could not store the end of call %s", self.record.call_sid)
         log.info("call %s: stream ended (%s)", self.protocol.call_sid, how)
 
     def _note(self, what: str, /, **detail: str | int | float | bool | None) -> None:

@@ -6,6 +6,7 @@ Every field is documented here; the README's configuration table is generated fr
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -95,6 +96,25 @@ class Settings(BaseSettings):
     )
     max_message_bytes: int = Field(64000, ge=1024, description="Largest media-stream message accepted.")
     data_dir: Path = Field(Path("data"), description="Folder for the database and call records.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL (postgresql+psycopg://...); a SQLite file in the data folder if unset."
+    )
+    rest_transfers: bool = Field(
+        True, description="Move live calls with Twilio's REST API (falls back to <Connect action> on failure)."
+    )
+    webhook_urls: list[str] = Field(
+        default_factory=list, description="Help-desk/CRM URLs each handoff package is POSTed to (JSON list)."
+    )
+    webhook_secret: SecretStr = Field(SecretStr(""), description="Key of the X-Handoff-Signature HMAC-SHA256.")
+    availability: Literal["schedule", "taskrouter"] = Field(
+        "schedule", description="How queue availability is checked: the configured hours, or TaskRouter statistics."
+    )
+    taskrouter_workspace_sid: str | None = Field(None, description="TaskRouter workspace for availability checks.")
+    callback_dialer: bool = Field(False, description="Place due callbacks automatically (agent first, then caller).")
+    callback_from: str | None = Field(None, description="Caller ID for callbacks (a Twilio number).")
+    fixed_now: datetime | None = Field(
+        None, description="Pretend it is this time (ISO 8601) for hours and callbacks: replays and tests only."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
 
     @field_validator("public_url", "twilio_api_base_url")

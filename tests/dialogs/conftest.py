@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from dialogs.actions import Action, CallTool, EndCall, Explain, HandOff, Say
+from dialogs.actions import Action, CallTool, EndCall, Explain, HandOff, Route, Say
 from dialogs.events import (
     CallerSaid,
     CallerUnintelligible,
     CallStarted,
     DialogEvent,
     DtmfPressed,
+    Routed,
     SilenceTimeout,
     ToolResult,
 )
@@ -78,6 +79,7 @@ class Call:
     dialog: DialogManager
     toolbox: ToolBox | None = None
     turns: list[list[Action]] = field(default_factory=list)
+    route_mode: str = "transfer"
 
     def feed(self, *events: DialogEvent | Iterable[DialogEvent]) -> list[Action]:
         """Feed events (or lists of events) in order; returns the actions of this feed, flattened.
@@ -94,11 +96,14 @@ class Call:
         actions = self.dialog.handle(event)
         self.turns.append(actions)
         out = list(actions)
-        if self.toolbox is not None:
-            for action in actions:
-                if isinstance(action, CallTool):
-                    ok, data = self.toolbox.run(action.tool, action.arguments)
-                    out.extend(self._handle(ToolResult(action.call_id, action.tool, ok, data, t_ms=event.t_ms)))
+        for action in actions:
+            if isinstance(action, CallTool) and self.toolbox is not None:
+                ok, data = self.toolbox.run(action.tool, action.arguments)
+                out.extend(self._handle(ToolResult(action.call_id, action.tool, ok, data, t_ms=event.t_ms)))
+            if isinstance(action, Route):  # as the session does without a router: a live transfer, queue as given
+                routed = Routed(queue=action.package.recommended_queue, mode=self.route_mode, expected_wait_s=None,
+                                open=self.route_mode == "transfer", t_ms=event.t_ms)  # fmt: skip
+                out.extend(self._handle(routed))
         return out
 
     def __repr__(self) -> str:

@@ -74,8 +74,8 @@ def test_each_new_dialog_has_its_own_state() -> None:
     first, second = factory.new_dialog("CA1"), factory.new_dialog("CA2")
     first.handle(started())
     first.handle(said("I want to pay my bill."))
-    assert first.state.done
-    assert not second.state.done
+    assert first.state.waiting == "route" and first.state.work.get("package") is not None
+    assert second.state.waiting is None and not second.state.work
     assert second.state.call_sid == "CA2"
 
 
@@ -557,7 +557,7 @@ def test_speech_between_silences_starts_the_count_again() -> None:
 )
 def test_distress_says_dial_911_then_hands_off_to_the_nurse_line(before: list[DialogEvent]) -> None:
     c = call(before, said("I'm having chest pain and I don't know what to do."))
-    turn = c.turns[-1]
+    turn = c.turns[-2]  # the last turn is the announcement, after routing
     assert isinstance(turn[0], Say) and turn[0].prompt_id == "distress"
     assert "nine one one" in turn[0].text
     package = c.package
@@ -606,7 +606,7 @@ def test_a_single_urgency_marker_on_a_simple_question_is_answered_not_handed_off
 
 def test_another_language_hands_off_to_the_multilingual_queue_with_the_language() -> None:
     c = call(said("Hola, necesito ayuda con mi cita, por favor."))
-    assert c.turns[-1][0] == Say(c.dialog.pack.prompts["language_handoff"], "language_handoff", interruptible=False)
+    assert c.turns[-2][0] == Say(c.dialog.pack.prompts["language_handoff"], "language_handoff", interruptible=False)
     package = c.package
     assert (package.reason.category, package.reason.trigger) == ("capability_gap", "other_language")
     assert package.recommended_queue == "multilingual"
@@ -641,7 +641,9 @@ def handed_off(name: str) -> Call:
 def test_every_handoff_is_preceded_by_an_explain_and_two_uninterruptible_says(name: str) -> None:
     c = handed_off(name)
     package = c.package
-    explain, next_step, sending, handoff = c.actions[-4:]
+    (explain,) = [a for a in c.actions if isinstance(a, Explain) and a.decision.startswith("handoff:")]
+    announce, next_step, sending, handoff = c.actions[-4:]
+    assert isinstance(announce, Explain) and announce.decision == "announce:transfer"
     assert isinstance(explain, Explain)
     assert explain.decision == f"handoff:{package.reason.trigger}"
     assert explain.signals["category"] == package.reason.category

@@ -3,8 +3,10 @@ the TwiML each route answers, and the token-protected API."""
 
 from __future__ import annotations
 
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,7 +27,14 @@ SIGNER = TwilioSignatureCheck(AUTH)
 
 
 def make_services(**overrides: object) -> Services:
-    fields: dict[str, object] = {"twilio_auth_token": SecretStr(AUTH), "api_token": SecretStr(API), "asr": "oracle"}
+    fields: dict[str, object] = {
+        "twilio_auth_token": SecretStr(AUTH),
+        "api_token": SecretStr(API),
+        "asr": "oracle",
+        "rest_transfers": False,
+        "data_dir": Path(tempfile.mkdtemp(prefix="handoff-test-")),
+        "_env_file": None,
+    }
     settings = Settings(**{**fields, **overrides})  # type: ignore[arg-type]
     return build_services(settings, recognizers=OracleRecognizerFactory(), synthesizer=FixedSynthesizer())
 
@@ -132,19 +141,38 @@ async def test_stream_ended_with_no_record_of_the_call_sends_it_to_a_person(serv
     assert record.decision.package.reason.trigger == "stream_lost"
 
 
-async def test_whisper_speaks_the_package_and_dial_status_handles_every_outcome(server) -> None:  # type: ignore[no-untyped-def]
+async def test_whisper_speaks_the_package_then_asks_the_agent_to_press_one(server) -> None:  # type: ignore[no-untyped-def]
     base, _ = server
     await post(base, "/twilio/stream-ended", call_params(CallStatus="in-progress"))
-    whisper = await post(base, f"/twilio/whisper?call={CALL_SID}", call_params(CallSid="CA" + "9" * 32))
-    says = [e.text for e in ET.fromstring(whisper.text)]
-    assert says and "Incoming call for support" in (says[0] or "")
-    for status, last in [("completed", "Hangup"), ("busy", "Hangup"), ("no-answer", "Hangup"), ("failed", "Hangup"),
-                         ("canceled", "Hangup")]:  # fmt: skip
-        response = await post(base, f"/twilio/dial-status?call={CALL_SID}", call_params(DialCallStatus=status))
-        root = ET.fromstring(response.text)
-        assert root[-1].tag == last
-        if status != "completed":
-            assert root[0].tag == "Say"
+    agent = call_params(CallSid="CA" + "9" * 32, ParentCallSid=CALL_SID)
+    root = ET.fromstring((await post(base, f"/twilio/whisper?call={CALL_SID}&attempt=0", agent)).text)
+    gather = root.find("Gather")
+    assert gather is not None and gather.get("numDigits") == "1"
+    spoken = [e.text or "" for e in gather.findall("Say")]
+    assert "Incoming call for general" in spoken[0] and "Press 1" in spoken[1]
+    accepted = ET.fromstring(
+        (await post(base, f"/twilio/accept?call={CALL_SID}&attempt=0", {**agent, "Digits": "1"})).text
+    )
+    assert len(accepted) == 0  # an empty response ends the whisper and bridges the call
+
+
+@pytest.mark.parametrize(
+    ("status", "accept", "verbs"),
+    [
+        ("completed", True, ["Hangup"]),  # bridged, and the call has ended
+        ("completed", False, ["Gather", "Redirect"]),  # the whisper was declined: offer a callback or voicemail
+        ("busy", False, ["Gather", "Redirect"]),
+        ("no-answer", False, ["Gather", "Redirect"]),
+        ("failed", False, ["Gather", "Redirect"]),
+    ],
+)
+async def test_every_dial_status_has_a_next_step(server, status: str, accept: bool, verbs: list[str]) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    await post(base, "/twilio/stream-ended", call_params(CallStatus="in-progress"))
+    if accept:
+        await post(base, f"/twilio/accept?call={CALL_SID}&attempt=0", call_params(Digits="1"))
+    response = await post(base, f"/twilio/dial-status?call={CALL_SID}&attempt=0", call_params(DialCallStatus=status))
+    assert [child.tag for child in ET.fromstring(response.text)] == verbs
 
 
 async def test_a_caller_who_hung_up_gets_hangup_not_a_transfer(server) -> None:  # type: ignore[no-untyped-def]

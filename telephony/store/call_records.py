@@ -1,0 +1,134 @@
+"""How the in-memory `CallRecord` maps onto rows, and back.
+
+A record only grows while a call runs: turns, prompts and timeline entries are appended, so a list index is
+a stable key (`seq`, and `<call_sid>:tl:<index>` for timeline entries). Saving the record again writes the
+same rows again. An empty or missing value never erases a stored one, so a thinner copy of the record (one
+rebuilt after a restart that did not load the stored call first) cannot wipe what is already known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from dialogs.package import HandoffPackage
+from telephony.records import (
+    CallRecord,
+    Decision,
+    PromptRecord,
+    TimelineEntry,
+    TurnLatency,
+    TurnRecord,
+)
+from telephony.store.models import Call, Event, Handoff, Prompt, Turn
+
+TIMELINE = ":tl:"
+
+
+def timeline_key(call_sid: str, index: int) -> str:
+    """The idempotency key of the record's `index`-th timeline entry."""
+    return f"{call_sid}{TIMELINE}{index}"
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def apply_record(call: Call, record: CallRecord) -> None:
+    """Copy the record's call-level fields onto its row, keeping stored values the record does not have."""
+    call.account_sid = record.account_sid or call.account_sid
+    call.stream_sid = record.stream_sid or call.stream_sid
+    call.caller = record.caller or call.caller
+    call.called = record.called or call.called
+    call.stream_end = record.stream_end or call.stream_end
+    call.asr_engine = record.asr_engine or call.asr_engine
+    if call.status != "completed":  # a finished call stays finished; a new stream after a drop may restart it
+        call.status = record.status
+    call.created_at = min(call.created_at, from_epoch(record.created_at))
+    if record.parameters:
+        call.parameters = dict(record.parameters)
+    if record.outcome:
+        call.outcome = dict(record.outcome)
+    if record.latencies:
+        call.latencies = [latency.model_dump(mode="json") for latency in record.latencies]
+    if record.protocol_errors:
+        call.protocol_errors = dict(record.protocol_errors)
+    if record.decision is not None:
+        call.decision = record.decision.model_dump(mode="json", exclude={"package"})
+
+
+def turn_rows(record: CallRecord) -> list[dict[str, object]]:
+    return [{"call_sid": record.call_sid, "seq": seq, **turn.model_dump()} for seq, turn in enumerate(record.turns)]
+
+
+def prompt_rows(record: CallRecord) -> list[dict[str, object]]:
+    return [
+        {"call_sid": record.call_sid, "seq": seq, **prompt.model_dump()} for seq, prompt in enumerate(record.prompts)
+    ]
+
+
+def timeline_rows(record: CallRecord, now: datetime) -> list[dict[str, object]]:
+    return [
+        {
+            "call_sid": record.call_sid,
+            "t_ms": entry.t_ms,
+            "kind": entry.kind,
+            "detail": dict(entry.detail),
+            "idempotency_key": timeline_key(record.call_sid, index),
+            "created_at": now,
+        }
+        for index, entry in enumerate(record.timeline)
+    ]
+
+
+def handoff_routing(decision: Decision) -> dict[str, object]:
+    """The handoff's routing column: the router's decision (queue, targets, reasons) and the mode it chose."""
+    return {"mode": decision.mode, "decision_reason": decision.reason, **decision.routing}
+
+
+def record_from_rows(
+    call: Call, turns: list[Turn], prompts: list[Prompt], events: list[Event], handoff: Handoff | None
+) -> CallRecord:
+    """Rebuild the call's record, so a restarted server appends after what was stored instead of over it."""
+    prefix = call.call_sid + TIMELINE
+    indexed = [(index, e) for e in events if (index := _timeline_index(e, prefix)) is not None]
+    decision = None
+    if call.decision is not None:
+        package = HandoffPackage.model_validate(handoff.package) if handoff is not None else None
+        decision = Decision.model_validate({**call.decision, "package": package})
+    return CallRecord.model_validate(
+        {
+            "call_sid": call.call_sid,
+            "account_sid": call.account_sid,
+            "stream_sid": call.stream_sid,
+            "caller": call.caller,
+            "called": call.called,
+            "parameters": call.parameters,
+            "created_at": call.created_at.timestamp(),
+            "status": call.status,
+            "stream_end": call.stream_end,
+            "asr_engine": call.asr_engine,
+            "turns": [TurnRecord.model_validate(_fields(t, TurnRecord.model_fields)) for t in turns],
+            "prompts": [PromptRecord.model_validate(_fields(p, PromptRecord.model_fields)) for p in prompts],
+            "timeline": [
+                TimelineEntry.model_validate({"t_ms": e.t_ms, "kind": e.kind, "detail": e.detail})
+                for _, e in sorted(indexed, key=lambda pair: pair[0])
+            ],
+            "latencies": [TurnLatency.model_validate(latency) for latency in call.latencies],
+            "protocol_errors": call.protocol_errors,
+            "decision": decision,
+            "outcome": call.outcome,
+        }
+    )
+
+
+def _timeline_index(event: Event, prefix: str) -> int | None:
+    """The record index of a timeline entry's event, or None for other events (logged callbacks)."""
+    key = event.idempotency_key
+    if key is None or not key.startswith(prefix) or not key[len(prefix) :].isdigit():
+        return None
+    return int(key[len(prefix) :])
+
+
+def _fields(row: Turn | Prompt, names: Iterable[str]) -> dict[str, object]:
+    return {name: getattr(row, name) for name in names}

@@ -1,0 +1,208 @@
+"""The store: everything a call leaves behind, written so that a repeat changes nothing.
+
+Twilio retries callbacks, websockets drop and servers restart, so every write is keyed by what identifies it
+(CallSid, DialCallSid, RecordingSid, an index in the call record, an idempotency key) and done as "insert, or
+update that row" inside one short transaction. Methods are synchronous and thread-safe: the server calls them
+from worker threads, never from the event loop. This module holds calls, handoffs and the event log; dial
+attempts, callbacks, voicemails and deliveries are in `after_handoff`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dialogs.package import HandoffPackage
+from telephony.records import CallRecord
+from telephony.store.after_handoff import AfterHandoff, deliveries_query, dial_attempts_query
+from telephony.store.call_records import (
+    apply_record,
+    from_epoch,
+    handoff_routing,
+    prompt_rows,
+    record_from_rows,
+    timeline_rows,
+    turn_rows,
+)
+from telephony.store.errors import StoreError
+from telephony.store.models import HANDOFF_STATUSES, Call, Callback, Delivery, Event, Handoff, Prompt, Turn, Voicemail
+from telephony.store.transactions import Row, as_rows, chunks, require
+
+
+class Store(AfterHandoff):
+    """Calls, turns, prompts, handoffs, dial attempts, callbacks, voicemails, deliveries and the event log.
+
+    `url` is a SQLAlchemy URL for SQLite or PostgreSQL (`sqlite:///data/handoff.db`,
+    `postgresql://user:pw@host/db`). Call `migrate()` once at start-up. `clock` (aware UTC) is for tests.
+    """
+
+    # --- calls ---------------------------------------------------------------------------------------------
+
+    def save_call(self, record: CallRecord) -> None:
+        """Write the call record: its row, turns and prompts by index, new timeline entries, and its handoff.
+
+        Saving the same or a grown record again duplicates nothing; a handoff already beyond "pending" keeps its
+        status. After a restart, continue the record from `load_call`: a blank record's turn 0 would replace
+        the stored turn 0.
+        """
+        sid = record.call_sid
+        with self._tx("save_call", sid) as s:
+            now = self._clock()
+            call = self._claim_call(s, sid, from_epoch(record.created_at))
+            apply_record(call, record)
+            call.updated_at = now
+            self._upsert(s, Turn, ("call_sid", "seq"), turn_rows(record))
+            self._upsert(s, Prompt, ("call_sid", "seq"), prompt_rows(record))
+            for chunk in chunks(timeline_rows(record, now)):
+                s.execute(self._insert(Event).values(chunk).on_conflict_do_nothing(index_elements=["idempotency_key"]))
+            decision = record.decision
+            if decision is not None and decision.package is not None:
+                self._put_handoff(s, sid, decision.package, handoff_routing(decision), "pending")
+
+    def load_call(self, call_sid: str) -> CallRecord | None:
+        """The stored call as a `CallRecord`, for a restarted server to carry on from instead of a blank one."""
+        with self._tx("load_call", call_sid, read_only=True) as s:
+            call = s.get(Call, call_sid)
+            if call is None:
+                return None
+            return record_from_rows(
+                call,
+                list(s.scalars(select(Turn).where(Turn.call_sid == call_sid).order_by(Turn.seq))),
+                list(s.scalars(select(Prompt).where(Prompt.call_sid == call_sid).order_by(Prompt.seq))),
+                list(s.scalars(select(Event).where(Event.call_sid == call_sid).order_by(Event.id))),
+                s.scalar(select(Handoff).where(Handoff.call_sid == call_sid)),
+            )
+
+    def get_call(self, call_sid: str) -> Row | None:
+        """Everything about one call, JSON-ready (for GET /api/calls/{call_sid}): the call's fields with its
+        transcript, prompts, handoff, dial attempts, callbacks, voicemails, deliveries and events."""
+        with self._tx("get_call", call_sid, read_only=True) as s:
+            call = s.get(Call, call_sid)
+            if call is None:
+                return None
+            handoff = s.scalar(select(Handoff).where(Handoff.call_sid == call_sid))
+            deliveries: list[Row] = []
+            if handoff is not None:
+                deliveries = as_rows(s.scalars(deliveries_query().where(Delivery.handoff_id == handoff.handoff_id)))
+            return {
+                **call.as_dict(),
+                "transcript": as_rows(s.scalars(select(Turn).where(Turn.call_sid == call_sid).order_by(Turn.seq))),
+                "prompts": as_rows(s.scalars(select(Prompt).where(Prompt.call_sid == call_sid).order_by(Prompt.seq))),
+                "handoff": handoff.as_dict() if handoff is not None else None,
+                "dial_attempts": as_rows(s.scalars(dial_attempts_query(call_sid))),
+                "callbacks": as_rows(s.scalars(select(Callback).where(Callback.call_sid == call_sid))),
+                "voicemails": as_rows(s.scalars(select(Voicemail).where(Voicemail.call_sid == call_sid))),
+                "deliveries": deliveries,
+                "events": as_rows(s.scalars(select(Event).where(Event.call_sid == call_sid).order_by(Event.id))),
+            }
+
+    def set_final_outcome(self, call_sid: str, final_outcome: str) -> bool:
+        """Record how the call ended for the caller ("bridged", "voicemail", ...); False if the call is unknown."""
+        with self._tx("set_final_outcome", call_sid) as s:
+            call = s.get(Call, call_sid, with_for_update=True)
+            if call is None:
+                return False
+            call.final_outcome, call.updated_at = final_outcome, self._clock()
+            return True
+
+    # --- handoffs ------------------------------------------------------------------------------------------
+
+    def save_handoff(
+        self, call_sid: str, package: HandoffPackage, routing: Mapping[str, object], status: str = "pending"
+    ) -> None:
+        """Store the package and where it was routed and why. Again for the same handoff, update them: routing
+        is merged key by key, and "pending" never moves a handoff back. A second handoff for a call is an error.
+        """
+        require(status, HANDOFF_STATUSES, "handoff status", call_sid)
+        with self._tx("save_handoff", call_sid) as s:
+            self._claim_call(s, call_sid, self._clock())
+            self._put_handoff(s, call_sid, package, dict(routing), status)
+
+    def set_handoff_status(self, handoff_id: str, status: str) -> bool:
+        """Move a handoff to `status` (any of them, unlike a re-save); False if there is no such handoff."""
+        require(status, HANDOFF_STATUSES, "handoff status")
+        with self._tx("set_handoff_status") as s:
+            handoff = s.get(Handoff, handoff_id, with_for_update=True)
+            if handoff is None:
+                return False
+            handoff.status, handoff.updated_at = status, self._clock()
+            return True
+
+    def get_handoff(self, handoff_id: str) -> Row | None:
+        """The handoff with its package (load it with `HandoffPackage.model_validate`), routing and status."""
+        with self._tx("get_handoff", read_only=True) as s:
+            handoff = s.get(Handoff, handoff_id)
+            return handoff.as_dict() if handoff is not None else None
+
+    def list_handoffs(self, status: str | None = None, queue: str | None = None, limit: int = 100) -> list[Row]:
+        """Handoffs, newest first, optionally only those in one status and/or queue."""
+        if limit < 1:
+            raise StoreError(f"limit must be at least 1, got {limit}")
+        query = select(Handoff).order_by(Handoff.created_at.desc(), Handoff.handoff_id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(Handoff.status == status)
+        if queue is not None:
+            query = query.where(Handoff.queue == queue)
+        with self._tx("list_handoffs", read_only=True) as s:
+            return as_rows(s.scalars(query))
+
+    def _put_handoff(
+        self, s: Session, call_sid: str, package: HandoffPackage, routing: dict[str, object], status: str
+    ) -> None:
+        if package.call_sid != call_sid:
+            raise StoreError(f"handoff {package.handoff_id} belongs to call {package.call_sid}", call_sid=call_sid)
+        other = s.scalar(select(Handoff.handoff_id).where(Handoff.call_sid == call_sid))
+        if other is not None and other != package.handoff_id:
+            raise StoreError(f"call already has handoff {other}; not storing {package.handoff_id}", call_sid=call_sid)
+        now = self._clock()
+        queue = routing.get("queue")
+        fields: Row = {
+            "package": package.model_dump(mode="json"),
+            "category": package.reason.category,
+            "trigger": package.reason.trigger,
+            "queue": queue if isinstance(queue, str) and queue else package.recommended_queue,
+            "urgency": package.urgency,
+            "updated_at": now,
+        }
+        new = {"handoff_id": package.handoff_id, "call_sid": call_sid, "status": status, "routing": routing}
+        if self._insert_new(s, Handoff, {**new, **fields, "created_at": now}, ["handoff_id"]):
+            return
+        handoff = s.get(Handoff, package.handoff_id, with_for_update=True, populate_existing=True)
+        if handoff is None or handoff.call_sid != call_sid:
+            raise StoreError(f"handoff id {package.handoff_id} is taken by another call", call_sid=call_sid)
+        for name, value in fields.items():
+            setattr(handoff, name, value)
+        handoff.routing = {**handoff.routing, **routing}
+        if status != "pending" or handoff.status == "pending":
+            handoff.status = status
+
+    # --- event log -----------------------------------------------------------------------------------------
+
+    def log_event(
+        self,
+        call_sid: str | None,
+        kind: str,
+        detail: Mapping[str, object],
+        idempotency_key: str | None = None,
+        t_ms: int = 0,
+    ) -> bool:
+        """Append to the event log. False when `idempotency_key` was seen before: that is a repeated callback.
+
+        Build the key from what identifies the callback, e.g. f"{CallSid}:dial:{DialCallSid}:{DialCallStatus}".
+        """
+        values: Row = {
+            "call_sid": call_sid, "kind": kind, "detail": dict(detail), "t_ms": t_ms,
+            "idempotency_key": idempotency_key, "created_at": self._clock(),
+        }  # fmt: skip
+        with self._tx("log_event", call_sid) as s:
+            if idempotency_key is None:
+                s.execute(self._insert(Event).values(values))
+                return True
+            return self._insert_new(s, Event, values, ["idempotency_key"])
+
+    def events(self, call_sid: str) -> list[Row]:
+        """The call's event log in the order it was written: timeline entries and Twilio callbacks."""
+        with self._tx("events", call_sid, read_only=True) as s:
+            return as_rows(s.scalars(select(Event).where(Event.call_sid == call_sid).order_by(Event.id)))

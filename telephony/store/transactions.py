@@ -1,0 +1,130 @@
+"""The store's plumbing: one short transaction per operation, and the idempotent writes every part builds on.
+
+A write is "insert, or do nothing / update on the row's unique key" (`INSERT ... ON CONFLICT`, which SQLite and
+PostgreSQL both have), so two threads or two servers writing the same callback at once cannot both insert it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import Engine, Result
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from telephony.store.database import READ_ONLY, insert_for, make_engine, redacted, upgrade
+from telephony.store.errors import StoreError
+from telephony.store.models import Base, Call, utcnow
+
+Row = dict[str, object]
+_CHUNK = 200  # rows per multi-row INSERT: well under SQLite's bound-parameter limit
+
+
+class Transactions:
+    """Engine, sessions and the write patterns shared by every part of the store."""
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.display_url = redacted(url)  # never keep the password where a log could print it
+        self.engine: Engine = make_engine(url)
+        self._dialect_insert = insert_for(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._clock = clock
+
+    def migrate(self) -> None:
+        """Bring the schema up to the newest migration; harmless when it already is."""
+        try:
+            upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"migrating {self.display_url} failed: {cause(exc)}", retryable=transient(exc)) from exc
+
+    def close(self) -> None:
+        """Close the pooled connections; the store opens new ones if used again."""
+        self.engine.dispose()
+
+    def _insert(self, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
+        """The dialect's INSERT into the model's table, so that its rowcount says whether a row was written.
+
+        Plain Core and `inline()`, or SQLAlchemy adds RETURNING to fetch the new key and PostgreSQL's driver then
+        reports no rowcount; `preserve_rowcount`, or it is gone once the cursor closes.
+        """
+        return self._dialect_insert(model.__table__).inline().execution_options(preserve_rowcount=True)
+
+    @contextmanager
+    def _tx(self, what: str, call_sid: str | None = None, *, read_only: bool = False) -> Iterator[Session]:
+        """One short transaction, committed on success; database failures become a `StoreError`."""
+        try:
+            with self._sessions.begin() as session:
+                if read_only:  # SQLite: a shared read, not the write lock
+                    session.connection(execution_options={READ_ONLY: True})
+                yield session
+        except SQLAlchemyError as exc:
+            where = f" for call {call_sid}" if call_sid else ""
+            message = f"{what}{where} failed: {cause(exc)}"
+            raise StoreError(message, call_sid=call_sid, retryable=transient(exc)) from exc
+
+    def _claim_call(self, s: Session, call_sid: str, created_at: datetime) -> Call:
+        """The call's row, locked for this transaction; created bare if it does not exist yet."""
+        now = self._clock()
+        s.execute(
+            self._insert(Call)
+            .values(call_sid=call_sid, created_at=created_at, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["call_sid"])
+        )
+        call = s.get(Call, call_sid, with_for_update=True, populate_existing=True)
+        assert call is not None
+        return call
+
+    def _insert_new(self, s: Session, model: type[Base], values: Row, keys: list[str] | None = None) -> bool:
+        """Insert one row unless it conflicts with a stored one on `keys` (on any unique key when None)."""
+        result = s.execute(self._insert(model).values(values).on_conflict_do_nothing(index_elements=keys))
+        return rowcount(result) == 1
+
+    def _upsert(self, s: Session, model: type[Base], keys: tuple[str, ...], rows: list[Row]) -> None:
+        """Insert rows, or overwrite the row with the same `keys`."""
+        for chunk in chunks(rows):
+            statement = self._insert(model).values(chunk)
+            changes = {name: statement.excluded[name] for name in chunk[0] if name not in keys}
+            s.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changes))
+
+
+def as_rows(rows: Iterable[Base]) -> list[Row]:
+    return [row.as_dict() for row in rows]
+
+
+def chunks(rows: list[Row]) -> Iterator[list[Row]]:
+    for start in range(0, len(rows), _CHUNK):
+        yield rows[start : start + _CHUNK]
+
+
+def rowcount(result: Result[object] | object) -> int:
+    """Rows an INSERT wrote: 0 when ON CONFLICT DO NOTHING skipped it."""
+    return int(getattr(result, "rowcount", 0))
+
+
+def require(value: str, allowed: frozenset[str], what: str, call_sid: str | None = None) -> None:
+    if value not in allowed:
+        raise StoreError(f"unknown {what} {value!r}; expected one of {', '.join(sorted(allowed))}", call_sid=call_sid)
+
+
+def require_aware(value: datetime, what: str, call_sid: str | None = None) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StoreError(f"{what} must be timezone-aware (UTC), got {value.isoformat()}", call_sid=call_sid)
+
+
+def transient(exc: SQLAlchemyError) -> bool:
+    """Whether the same operation may succeed if tried again: a locked or lost database, a full pool."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | PoolTimeoutError)
+
+
+def cause(exc: SQLAlchemyError) -> str:
+    """The driver's own message without the SQL and its parameters, which may hold what the caller said."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"{type(exc.orig).__name__}: {exc.orig}"
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
