@@ -51,6 +51,7 @@ class DataTools:
             "find_appointment": self.find_appointment,
             "find_slots": self.find_slots,
             "reschedule_appointment": self.reschedule_appointment,
+            "customer_profile": self.customer_profile,
         }
 
     def run(self, tool: str, arguments: Mapping[str, object]) -> tuple[bool, Data]:
@@ -61,6 +62,13 @@ class DataTools:
             return True, handler(arguments)
         except (KeyError, TypeError, ValueError) as exc:
             return False, {"error": f"{tool} failed: {exc}"}
+
+    def customer_profile(self, args: Mapping[str, object]) -> Data:
+        """The caller's tier, for routing (gold members may go to a priority desk)."""
+        account = self.data["accounts"].get(str(args.get("phone") or ""))
+        if account is None:
+            return {"found": False}
+        return {"found": True, "tier": account.get("tier", "standard")}
 
     def lookup_order(self, args: Mapping[str, object]) -> Data:
         number = str(args["order_number"])

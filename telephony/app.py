@@ -182,6 +182,7 @@ def create_app(services: Services) -> FastAPI:
             "caller_name": str(form.get("CallerName") or ""),
             "direction": str(form.get("Direction") or ""),
             "forwarded_from": str(form.get("ForwardedFrom") or ""),
+            "region": str(form.get("FromState") or form.get("FromCountry") or ""),
         }
         base = base_url(request)
         scheme = "wss" if base.startswith("https://") else "ws"

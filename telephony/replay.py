@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_SID = "AC" + "0" * 32
 MAX_TWIML_HOPS = 8
+REPEATABLE = ("/twilio/dial-status", "/twilio/recording-status", "/twilio/voicemail", "/twilio/enqueue-status")
 
 
 @dataclass
@@ -108,6 +109,8 @@ class TwilioPlayer:
         fake: TwilioFake | None = None,
     ) -> None:
         self.fake = fake  # Twilio's REST API, faked on loopback: how the harness learns of a REST transfer
+        self.repeat_callbacks = False
+        self.repeats: list[dict[str, Any]] = []
         self._redirect: CallUpdate | None = None
         self.base_url = base_url.rstrip("/")
         self.signer = TwilioSignatureCheck(auth_token)
@@ -116,6 +119,7 @@ class TwilioPlayer:
 
     async def run(self, scenario: Scenario, audio: list[bytes | None]) -> ReplayResult:
         call_sid = scenario.call.call_sid or new_call_sid()
+        self.repeat_callbacks = scenario.repeat_callbacks
         result = ReplayResult(scenario=scenario.name, call_sid=call_sid, asr=self.options.asr)
         line = PhoneLine(list(scenario.caller), audio)
         async with httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http:
@@ -146,6 +150,8 @@ class TwilioPlayer:
                 result.outcome = {"kind": "hangup", "by": "caller"}
             record = await self._server_record(http, call_sid)
         self._collect(result, record)
+        if self.repeats:
+            result.outcome["repeated_callbacks"] = self.repeats
         if self.options.out_dir is not None:
             self.options.out_dir.mkdir(parents=True, exist_ok=True)
             wav = self.options.out_dir / f"{_slug(scenario.name)}.bot.wav"
@@ -173,8 +179,14 @@ class TwilioPlayer:
     async def _post(self, http: httpx.AsyncClient, url: str, params: dict[str, str]) -> str:
         signature = self.signer.sign(url, params)
         response = await http.post(url, data=params, headers={"X-Twilio-Signature": signature})
-        if response.status_code != 200:
+        if response.status_code not in (200, 204):
             raise ReplayError(f"POST {url} answered HTTP {response.status_code}: {response.text[:300]}")
+        if self.repeat_callbacks and any(path in url for path in REPEATABLE):
+            # Twilio may deliver a status callback twice; the second must change nothing and answer the same
+            again = await http.post(url, data=params, headers={"X-Twilio-Signature": signature})
+            self.repeats.append(
+                {"url": url.split("?")[0], "same_answer": again.text == response.text, "status": again.status_code}
+            )
         return response.text
 
     async def _register_oracle(self, http: httpx.AsyncClient, scenario: Scenario, call_sid: str) -> None:
@@ -261,6 +273,9 @@ class TwilioPlayer:
                     tick = line.tick(waited_wall_s=now - waiting_since if waiting_since else 0.0)
                     if tick.hangup:
                         await _send_stop(ws, next_seq(), stream_sid, call_sid)
+                        break
+                    if tick.drop:  # the network drops the socket: no stop; the call itself goes on
+                        await ws.close(code=1001)
                         break
                     chunk += 1
                     payload = base64.b64encode(tick.audio).decode()
@@ -653,7 +668,9 @@ async def replay_in_process(
                         base_url, auth_token=auth_token, api_token=api_token, options=options, fake=fake
                     )
                     result = await player.run(scenario, audio)
-                result.outcome["rest_requests"] = [f"{r.method} {r.path} {dict(r.form)}" for r in fake.requests]
+                result.outcome["rest_requests"] = [
+                    {"method": r.method, "path": r.path, "form": dict(r.form)} for r in fake.requests
+                ]
                 return result
     finally:
         if own_synth:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from telephony.replay import ReplayResult
-from telephony.scenario import Expectation
+from telephony.scenario import Expectation, RestExpectation, StoredExpectation
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,92 @@ def check(result: ReplayResult, expect: Expectation) -> list[Check]:
         wanted = getattr(expect, key)
         if wanted is not None:
             add(key, handoff.get(key) == wanted, wanted, handoff.get(key))
+    if expect.attempt_outcomes is not None:
+        stored = [a.get("outcome") for a in result.server_record.get("dial_attempts", [])]
+        add("transfer attempt outcomes (stored)", stored == expect.attempt_outcomes, expect.attempt_outcomes, stored)
+    attempts = outcome.get("attempts", [])
+    for text in expect.target_contains:
+        targets = [str(a.get("target")) for a in attempts]
+        add(f"dialled target contains {text!r}", any(text in t for t in targets), text, targets)
+    attributes = outcome.get("task_attributes") or {}
+    for key, value in expect.task_attributes.items():
+        actual = _dig(attributes, key)
+        add(f"task attribute {key}", actual is not None and _contains(str(actual), value), value, actual)
+    if expect.stored is not None:
+        checks.extend(_stored(expect.stored, result.server_record))
+    if expect.rest is not None:
+        checks.extend(_rest(expect.rest, result))
+    for repeat in outcome.get("repeated_callbacks", []):
+        add(
+            f"repeated callback {repeat['url'].rsplit('/', 1)[-1]} answered the same",
+            repeat["same_answer"],
+            True,
+            repeat["same_answer"],
+        )
     if expect.dial_status is not None:
-        add("dial status", outcome.get("dial_status") == expect.dial_status, expect.dial_status,
-            outcome.get("dial_status"))  # fmt: skip
+        add(
+            "dial status",
+            outcome.get("dial_status") == expect.dial_status,
+            expect.dial_status,
+            outcome.get("dial_status"),
+        )
     return checks
+
+
+def _dig(data: dict[str, Any], dotted: str) -> Any:
+    value: Any = data
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _stored(expect: StoredExpectation, record: dict[str, Any]) -> list[Check]:
+    """The server's stored record, read back through its API."""
+    handoff = record.get("handoff") or {}
+    routing = handoff.get("routing") or {}
+    callbacks = record.get("callbacks", [])
+    voicemails = record.get("voicemails", [])
+    found = {
+        "handoff_status": handoff.get("status"),
+        "callbacks": len(callbacks),
+        "callback_window": callbacks[0].get("window") if callbacks else None,
+        "voicemails": len(voicemails),
+        "voicemail_has_recording": bool(
+            voicemails and voicemails[0].get("recording_sid") and voicemails[0].get("recording_url")
+        ),
+        "dial_attempts": len(record.get("dial_attempts", [])),
+        "routing_mode": routing.get("mode"),
+        "routing_queue": routing.get("queue"),
+    }
+    return [
+        Check(f"stored {key}", found[key] == wanted, wanted, found[key])
+        for key, wanted in expect.model_dump(exclude_none=True).items()
+    ]
+
+
+def _rest(expect: RestExpectation, result: ReplayResult) -> list[Check]:
+    """What the server asked of Twilio's (faked) REST API."""
+    requests = result.outcome.get("rest_requests", [])
+    caller_path = f"/Calls/{result.call_sid}.json"
+    updates = [r for r in requests if r["method"] == "POST" and r["path"].endswith(caller_path)]
+    other_legs = [
+        r
+        for r in requests
+        if r["method"] == "POST"
+        and "/Calls/" in r["path"]
+        and r not in updates
+        and not r["path"].endswith("/Calls.json")
+    ]
+    found = {
+        "moved_live_call": result.outcome.get("moved_by") == "rest",
+        "ended_caller_call": any(r["form"].get("Status") in ("completed", "canceled") for r in updates),
+        "cancelled_agent_leg": any(r["form"].get("Status") in ("completed", "canceled") for r in other_legs),
+        "failed_updates": len([r for r in updates if "Twiml" in r["form"]])
+        - (1 if result.outcome.get("moved_by") else 0),
+    }
+    return [
+        Check(f"REST {key}", found[key] == wanted, wanted, found[key])
+        for key, wanted in expect.model_dump(exclude_none=True).items()
+    ]

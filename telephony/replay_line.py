@@ -44,6 +44,7 @@ class Tick:
     dtmf: list[str]
     marks: list[str]
     hangup: bool
+    drop: bool = False
 
 
 class PhoneLine:
@@ -121,6 +122,10 @@ class PhoneLine:
                     dtmf = list(step.dtmf or "")
                     self.events.append(LineEvent(self.t_ms, "dtmf", {"digits": step.dtmf}))
                     self._next_step()
+                elif step.kind == "drop":
+                    self._next_step()
+                    self.events.append(LineEvent(self.t_ms, "socket_dropped"))
+                    return Tick(audio=SILENCE_FRAME, dtmf=[], marks=[], hangup=False, drop=True)
                 else:
                     hangup = True
                     self.finished = True

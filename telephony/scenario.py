@@ -40,6 +40,7 @@ class CallerStep(_Model):
     dtmf: str | None = Field(None, pattern=r"^[0-9*#]+$")
     silence_ms: int | None = Field(None, ge=20, le=120_000)
     hangup: bool = False
+    drop: bool = Field(False, description="the websocket drops (no stop): the call itself goes on")
     wait_for_bot: bool = True
     pause_ms: int = Field(400, ge=0, le=30_000)
     barge_in_ms: int | None = Field(None, ge=0, le=60_000)
@@ -51,21 +52,24 @@ class CallerStep(_Model):
             self.dtmf is not None,
             self.silence_ms is not None,
             self.hangup,
+            self.drop,
         ]
         if sum(kinds) != 1:
-            raise ValueError("a step is exactly one of: say (and/or audio), dtmf, silence_ms, hangup")
+            raise ValueError("a step is exactly one of: say (and/or audio), dtmf, silence_ms, hangup, drop")
         if self.audio is not None and self.say is None:
             raise ValueError("an audio step needs `say`: the reference transcript of the file")
         return self
 
     @property
-    def kind(self) -> Literal["speech", "dtmf", "silence", "hangup"]:
+    def kind(self) -> Literal["speech", "dtmf", "silence", "hangup", "drop"]:
         if self.dtmf is not None:
             return "dtmf"
         if self.silence_ms is not None:
             return "silence"
         if self.hangup:
             return "hangup"
+        if self.drop:
+            return "drop"
         return "speech"
 
 
@@ -76,6 +80,28 @@ class CallInfo(_Model):
     to_number: str = Field("+15559870000", alias="to")
     call_sid: str | None = None
     parameters: dict[str, str] = Field(default_factory=dict, description="extra webhook form fields")
+
+
+class StoredExpectation(_Model):
+    """What the server's stored record (GET /api/calls/{sid}) must hold after the call."""
+
+    handoff_status: str | None = None
+    callbacks: int | None = None
+    callback_window: str | None = None
+    voicemails: int | None = None
+    voicemail_has_recording: bool | None = None
+    dial_attempts: int | None = None
+    routing_mode: str | None = None
+    routing_queue: str | None = None
+
+
+class RestExpectation(_Model):
+    """What the server asked of Twilio's REST API (the fake records every request)."""
+
+    moved_live_call: bool | None = None
+    ended_caller_call: bool | None = Field(None, description="a Status=completed/canceled on the caller's call")
+    cancelled_agent_leg: bool | None = None
+    failed_updates: int | None = None
 
 
 class ReasonExpectation(_Model):
@@ -103,6 +129,11 @@ class Expectation(_Model):
     authentication: str | None = None
     decision: Literal["handoff", "end"] | None = None
     dial_status: str | None = None
+    attempt_outcomes: list[str] | None = Field(None, description="stored outcome of each transfer attempt, in order")
+    target_contains: list[str] = Field(default_factory=list, description="text in the dialled target (SIP headers...)")
+    task_attributes: dict[str, str] = Field(default_factory=dict, description="TaskRouter task attributes to hold")
+    stored: StoredExpectation | None = None
+    rest: RestExpectation | None = None
 
 
 class TwilioFailure(_Model):
@@ -130,6 +161,7 @@ class Scenario(_Model):
     )
     rest_transfers: bool = Field(True, description="the server may move the live call with REST")
     twilio_fails: list[TwilioFailure] = Field(default_factory=list, description="errors the faked REST API returns")
+    repeat_callbacks: bool = Field(False, description="send every Twilio status callback twice, as Twilio may")
     source: Path | None = Field(None, exclude=True)
 
     def resolve(self, relative: str) -> Path:

@@ -322,7 +322,14 @@ class CallSession:
             return
         if isinstance(action, HandOff):
             decision = Decision(
-                kind="handoff", reason=action.package.reason.trigger, decided_ms=self.clock_ms, package=action.package
+                kind="handoff",
+                reason=action.package.reason.trigger,
+                decided_ms=self.clock_ms,
+                package=action.package,
+                mode=action.mode,  # type: ignore[arg-type]
+                routing=dict(action.routing),
+                callback_number=action.callback_number,
+                callback_window=action.callback_window,
             )
         else:
             decision = Decision(kind="end", reason=action.reason, decided_ms=self.clock_ms)
@@ -387,9 +394,18 @@ class CallSession:
             )
         else:
             params = self.record.parameters if self.record is not None else {}
-            meta = CallMetadata(tier=params.get("tier") or None, region=params.get("region") or None)
-            availability = self.deps.availability or ScheduleAvailability()
             loop = asyncio.get_running_loop()
+            tier = params.get("tier") or None
+            if tier is None and self.deps.tools is not None and package.caller:
+                try:
+                    ok, profile = await loop.run_in_executor(
+                        self.deps.stt_executor, self.deps.tools.run, "customer_profile", {"phone": package.caller}
+                    )
+                    tier = str(profile["tier"]) if ok and profile.get("found") else None
+                except Exception:  # no profile is no tier; routing goes on without it
+                    log.warning("customer profile lookup failed on call %s", self.protocol.call_sid)
+            meta = CallMetadata(tier=tier, region=params.get("region") or None)
+            availability = self.deps.availability or ScheduleAvailability()
             try:
                 decision = await loop.run_in_executor(
                     self.deps.stt_executor, self.deps.router.route, package, meta, self.deps.clock(), availability

@@ -96,7 +96,7 @@ def record_from_rows(
     if call.decision is not None:
         package = HandoffPackage.model_validate(handoff.package) if handoff is not None else None
         decision = Decision.model_validate({**call.decision, "package": package})
-    return CallRecord.model_validate(
+    record = CallRecord.model_validate(
         {
             "call_sid": call.call_sid,
             "account_sid": call.account_sid,
@@ -117,9 +117,12 @@ def record_from_rows(
             "latencies": [TurnLatency.model_validate(latency) for latency in call.latencies],
             "protocol_errors": call.protocol_errors,
             "decision": decision,
-            "outcome": call.outcome,
         }
     )
+    # Assigned, not validated: the server keeps richer values here (lists of attempts, a voicemail dict) than
+    # the field's declared scalars, and the record must come back as the server held it.
+    record.outcome = dict(call.outcome)  # type: ignore[arg-type]
+    return record
 
 
 def _timeline_index(event: Event, prefix: str) -> int | None:

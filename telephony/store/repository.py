@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -67,13 +68,17 @@ class Store(AfterHandoff):
             call = s.get(Call, call_sid)
             if call is None:
                 return None
-            return record_from_rows(
-                call,
-                list(s.scalars(select(Turn).where(Turn.call_sid == call_sid).order_by(Turn.seq))),
-                list(s.scalars(select(Prompt).where(Prompt.call_sid == call_sid).order_by(Prompt.seq))),
-                list(s.scalars(select(Event).where(Event.call_sid == call_sid).order_by(Event.id))),
-                s.scalar(select(Handoff).where(Handoff.call_sid == call_sid)),
+            turns = list(s.scalars(select(Turn).where(Turn.call_sid == call_sid).order_by(Turn.seq)))
+            prompts = list(s.scalars(select(Prompt).where(Prompt.call_sid == call_sid).order_by(Prompt.seq)))
+            events = list(s.scalars(select(Event).where(Event.call_sid == call_sid).order_by(Event.id)))
+            handoff = s.scalar(select(Handoff).where(Handoff.call_sid == call_sid))
+        try:
+            return record_from_rows(call, turns, prompts, events, handoff)
+        except ValidationError as exc:
+            message = (
+                f"the stored call no longer fits CallRecord ({exc.error_count()} problems): {exc.errors()[0]['msg']}"
             )
+            raise StoreError(message, call_sid=call_sid) from exc
 
     def get_call(self, call_sid: str) -> Row | None:
         """Everything about one call, JSON-ready (for GET /api/calls/{call_sid}): the call's fields with its

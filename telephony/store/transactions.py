@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Engine, Result
+from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -100,7 +100,7 @@ def chunks(rows: list[Row]) -> Iterator[list[Row]]:
         yield rows[start : start + _CHUNK]
 
 
-def rowcount(result: Result[object] | object) -> int:
+def rowcount(result: object) -> int:
     """Rows an INSERT wrote: 0 when ON CONFLICT DO NOTHING skipped it."""
     return int(getattr(result, "rowcount", 0))
 

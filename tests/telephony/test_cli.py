@@ -56,7 +56,7 @@ def test_replay_check_of_the_person_scenario_passes_and_shows_the_transfer_with_
         "--out-dir", str(tmp_path), env={"HANDOFF_TTS_CACHE_DIR": str(tmp_path / "tts")},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "PASS" in result.stdout and "transfer to +15005550006" in result.stdout
+    assert "PASS" in result.stdout and "transfer to +15005550002" in result.stdout
     assert "whisper:" in result.stdout and "talk to a real person" in result.stdout
     assert (tmp_path / "talk_to_a_person.json").is_file()
     assert (tmp_path / "talk-to-a-person.bot.wav").is_file()
@@ -98,6 +98,8 @@ def test_serve_answers_on_loopback_and_replay_plays_a_call_against_it(tmp_path: 
     env.update({
         "HANDOFF_PORT": str(port), "HANDOFF_ASR": "oracle", "HANDOFF_TWILIO_AUTH_TOKEN": "auth-for-test",
         "HANDOFF_API_TOKEN": "api-for-test", "HANDOFF_TTS_CACHE_DIR": str(tmp_path / "tts"),
+        "HANDOFF_FIXED_NOW": "2026-11-24T15:00:00Z", "HANDOFF_REST_TRANSFERS": "false",
+        "HANDOFF_DATA_DIR": str(tmp_path / "data"),
     })  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "telephony.cli", "serve"], env=env, cwd=tmp_path,
@@ -119,7 +121,7 @@ def test_serve_answers_on_loopback_and_replay_plays_a_call_against_it(tmp_path: 
             "--out-dir", str(tmp_path), env={k: v for k, v in env.items() if k != "HANDOFF_PORT"},
         )  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "transfer to +15005550006" in result.stdout
+        assert "transfer to +15005550002" in result.stdout
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from telephony.records import TurnRecord
 from telephony.store import Store, StoreError
@@ -43,6 +43,25 @@ def test_saving_the_same_record_three_times_stores_it_once(store: Store) -> None
     for _ in range(3):
         store.save_call(record)
     assert counts(store) == {"calls": 1, "turns": 3, "prompts": 2, "events": 3, "handoffs": 1}
+
+
+def test_the_outcome_comes_back_as_the_server_held_it(store: Store) -> None:
+    record = make_record()
+    record.outcome["attempts"] = [{"attempt": 1, "dial_status": "busy"}]  # type: ignore[assignment]
+    record.outcome["voicemail"] = {"url": "https://r/RE1", "duration_s": 9}  # type: ignore[assignment]
+    store.save_call(record)
+    loaded = store.load_call(CALL_SID)
+    assert loaded is not None and loaded.outcome == record.outcome
+
+
+def test_a_stored_call_that_no_longer_fits_the_record_is_a_store_error(store: Store) -> None:
+    store.save_call(make_record())
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE calls SET status = 'teleported'"))
+    with pytest.raises(StoreError, match="no longer fits CallRecord") as caught:
+        store.load_call(CALL_SID)
+    assert caught.value.call_sid == CALL_SID
+    assert store.get_call(CALL_SID) is not None  # the raw view still works
 
 
 def test_a_grown_record_adds_only_what_is_new_and_updates_what_changed(store: Store) -> None:
