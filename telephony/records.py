@@ -7,7 +7,7 @@ implements the same three methods.
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -99,7 +99,7 @@ class CallRecord(BaseModel):
     latencies: list[TurnLatency] = Field(default_factory=list)
     protocol_errors: dict[str, int] = Field(default_factory=dict)
     decision: Decision | None = None
-    outcome: dict[str, Scalar] = Field(default_factory=dict)
+    outcome: dict[str, Any] = Field(default_factory=dict)  # what the TwiML came to: attempts, callback, voicemail
 
     def note(self, t_ms: int, what: str, /, **detail: Scalar) -> None:
         """Add a timeline entry; string details are redacted, since they may quote the caller."""
