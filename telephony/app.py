@@ -134,7 +134,10 @@ def create_app(services: Services) -> FastAPI:
             prompts = list(services.dialogs.fixed_prompts())
             await warm(prompts)
             log.info("synthesised %d fixed prompts", len(prompts))
+        dialing = asyncio.create_task(services.dialer.run_forever()) if services.dialer is not None else None
         yield
+        if dialing is not None:
+            dialing.cancel()
         await services.aclose()
 
     app = FastAPI(
@@ -366,6 +369,49 @@ def create_app(services: Services) -> FastAPI:
             noise_key=script.noise_key,
         )
         return {"call_sid": call_sid, "utterances": len(script.utterances)}
+
+    # --- the callback dialer's legs --------------------------------------------------------------------------
+
+    def dialer_or_404() -> Any:
+        if services.dialer is None:
+            raise HTTPException(status_code=404, detail="the callback dialer is off")
+        return services.dialer
+
+    def callback_of(request: Request) -> int:
+        try:
+            return int(request.query_params.get("callback", ""))
+        except ValueError:
+            raise HTTPException(status_code=400, detail="callback id missing") from None
+
+    @app.post("/twilio/callback/agent", summary="Callback dialer: the agent answered; the summary, press 1")
+    async def callback_agent(request: Request, form: TwilioForm) -> Response:
+        return xml(await asyncio.to_thread(dialer_or_404().agent_twiml, callback_of(request)))
+
+    @app.post("/twilio/callback/agent-accept", summary="Callback dialer: 1 dials the customer (with AMD)")
+    async def callback_agent_accept(request: Request, form: TwilioForm) -> Response:
+        dialer = dialer_or_404()
+        return xml(
+            await asyncio.to_thread(dialer.agent_accept_twiml, callback_of(request), str(form.get("Digits", "")))
+        )
+
+    @app.post("/twilio/callback/customer", summary="Callback dialer: a machine gets a message, a person is bridged")
+    async def callback_customer(request: Request, form: TwilioForm) -> Response:
+        return xml(dialer_or_404().customer_twiml(callback_of(request), str(form.get("AnsweredBy", ""))))
+
+    @app.post("/twilio/callback/result", summary="Callback dialer: done, or tried again later")
+    async def callback_result(request: Request, form: TwilioForm) -> Response:
+        return xml(await dialer_or_404().result(callback_of(request), str(form.get("DialCallStatus", ""))))
+
+    @app.post("/twilio/callback/agent-status", summary="Callback dialer: the agent leg's status")
+    async def callback_agent_status(request: Request, form: TwilioForm) -> Response:
+        if str(form.get("CallStatus")) in ("busy", "no-answer", "failed", "canceled"):
+            await asyncio.to_thread(
+                services.store.mark_callback,
+                callback_of(request),
+                "requested",
+                f"agent leg {form.get('CallStatus')}; will try again",
+            )
+        return Response(status_code=204)
 
     @app.get("/healthz", summary="Liveness: the server is up and which recogniser it uses")
     async def healthz() -> dict[str, Any]:

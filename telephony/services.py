@@ -21,6 +21,7 @@ from dialogs.tools import DataTools, ToolBox
 from telephony.availability import TaskRouterAvailability
 from telephony.delivery import HandoffDeliverer
 from telephony.desk import HandoffDesk
+from telephony.dialer import CallbackDialer
 from telephony.records import CallRegistry
 from telephony.rest import TwilioRest
 from telephony.security import ApiTokenCheck, TwilioSignatureCheck
@@ -56,6 +57,7 @@ class Services:
     deliverer: HandoffDeliverer | None
     desk: HandoffDesk
     clock: Callable[[], datetime]
+    dialer: CallbackDialer | None = None
 
     async def aclose(self) -> None:
         if self.deliverer is not None:
@@ -119,6 +121,24 @@ def build_services(
     def clock() -> datetime:
         return fixed if fixed is not None else datetime.now(UTC)
 
+    dialer = None
+    if settings.callback_dialer:
+        if rest is None or not settings.public_url or not settings.callback_from:
+            log.warning(
+                "HANDOFF_CALLBACK_DIALER needs Twilio credentials, HANDOFF_PUBLIC_URL and "
+                "HANDOFF_CALLBACK_FROM; callbacks will wait for an agent instead"
+            )
+        else:
+            dialer = CallbackDialer(
+                store,
+                rest,
+                settings.public_url,
+                caller_id=settings.callback_from,
+                default_agent=settings.transfer_number,
+                queues={q.name: q for q in pack.queues},
+                company=pack.company,
+                clock=clock,
+            )
     registry = CallRegistry()
     desk = HandoffDesk(settings, registry, list(pack.queues), store=store, rest=rest, deliverer=deliverer, clock=clock)
     return Services(
@@ -143,4 +163,5 @@ def build_services(
         deliverer=deliverer,
         desk=desk,
         clock=clock,
+        dialer=dialer,
     )
