@@ -95,8 +95,11 @@ class Hours(_Strict):
 
 
 def _span(text: str) -> tuple[time, time]:
+    halves = [part.strip() for part in text.split("-")]
+    if len(halves) != 2 or not all(len(h) == 5 and h[2] == ":" and h.replace(":", "").isdigit() for h in halves):
+        raise ValueError(f"hours must look like 08:00-20:00, got {text!r} (local to the queue's tz, no offset)")
     try:
-        start, end = (time.fromisoformat(part.strip()) for part in text.split("-"))
+        start, end = (time.fromisoformat(h) for h in halves)
     except ValueError as exc:
         raise ValueError(f"hours must look like 08:00-20:00, got {text!r}") from exc
     if end <= start:
@@ -231,7 +234,9 @@ class Router:
         if rule is not None:
             queue = self.queues[rule.queue]
             reasons.append(f"rule: {rule.why} -> {rule.queue}")
-        if package.language not in queue.languages:
+        if package.language not in queue.languages and package.reason.category == "distress":
+            reasons.append(f"language {package.language}: kept at {queue.name}, safety first (add an interpreter)")
+        elif package.language not in queue.languages:
             speaking = next((q for q in self.queues.values() if package.language in q.languages), None)
             if speaking is not None:
                 reasons.append(f"language {package.language}: {queue.name} does not serve it -> {speaking.name}")
@@ -242,12 +247,15 @@ class Router:
         checked: dict[str, str] = {}
         state = availability.check(queue, now)
         checked[queue.name] = state.detail
-        if not state.open and queue.overflow.to_queue:
+        busy = state.open and (state.available_agents == 0 or (state.expected_wait_s or 0) > queue.max_wait_s)
+        if (not state.open or busy) and queue.overflow.to_queue:
             other = self.queues[queue.overflow.to_queue]
             other_state = availability.check(other, now)
             checked[other.name] = other_state.detail
-            if other_state.open:
-                reasons.append(f"{queue.name} is closed ({state.detail}); overflow -> {other.name}")
+            other_busy = other_state.available_agents == 0 or (other_state.expected_wait_s or 0) > other.max_wait_s
+            if other_state.open and (not busy or not other_busy):  # busy here: only to a queue that is not
+                why = "closed" if not state.open else "busy"
+                reasons.append(f"{queue.name} is {why} ({state.detail}); overflow -> {other.name}")
                 queue, state = other, other_state
         if not state.open:
             mode: Mode = queue.overflow.when_closed

@@ -23,6 +23,9 @@ from telephony.records import CallRecord, CallRegistry, Decision
 from telephony.rest import TwilioRest
 from telephony.settings import Settings
 from telephony.store import Store
+from telephony.voicemail_text import transcribe_wav
+from voice.errors import VoiceError
+from voice.stt import RecognizerFactory
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,6 +80,7 @@ class HandoffDesk:
         self.deliverer = deliverer
         self.clock = clock
         self._delivered: set[str] = set()
+        self.transcriber: RecognizerFactory | None = None  # set when a vosk model is loaded
 
     # --- plumbing ------------------------------------------------------------------------------------------
 
@@ -101,7 +105,8 @@ class HandoffDesk:
         return bool(await self._db(self.store.log_event, call_sid, kind, dict(detail), idempotency_key=key))
 
     async def save(self, record: CallRecord) -> None:
-        await self._db(self.store.save_call, record) if self.store else None
+        if self.store is not None:
+            await self._db(self.store.save_call, record)
 
     def targets(self, decision: Decision) -> list[Target]:
         raw = decision.routing.get("targets") or []
@@ -449,24 +454,40 @@ class HandoffDesk:
         return transfer.goodbye_twiml(VOICEMAIL_THANKS)
 
     async def recording_status(self, call_sid: str, form: Mapping[str, str]) -> None:
+        """The recording is ready: store its SID, URL and duration; with a vosk model, add its text."""
         record = self.registry.open(call_sid)
         handoff_id = record.decision.package.handoff_id if record.decision and record.decision.package else None
+        recording_sid = form.get("RecordingSid") or None
+        duration = int(form.get("RecordingDuration") or 0)
         voicemail = record.outcome.setdefault("voicemail", {})
-        voicemail.update(
-            {
-                "recording_sid": form.get("RecordingSid"),
-                "url": form.get("RecordingUrl"),
-                "duration_s": int(form.get("RecordingDuration") or 0),
-            }
-        )
-        await self._db(
-            self.store.save_voicemail,
-            call_sid,
-            handoff_id,
-            recording_sid=form.get("RecordingSid") or None,
-            recording_url=form.get("RecordingUrl"),
-            duration_s=int(form.get("RecordingDuration") or 0),
-        ) if self.store else None
+        voicemail.update({"recording_sid": recording_sid, "url": form.get("RecordingUrl"), "duration_s": duration})
+        if self.store is not None:
+            await self._db(
+                self.store.save_voicemail,
+                call_sid,
+                handoff_id,
+                recording_sid=recording_sid,
+                recording_url=form.get("RecordingUrl"),
+                duration_s=duration,
+            )
+        if self.transcriber is not None and self.rest is not None and form.get("RecordingUrl"):
+            text = await self._transcribe(form["RecordingUrl"], recording_sid or call_sid)
+            if text:
+                voicemail["transcript"] = text
+                if self.store is not None:
+                    await self._db(
+                        self.store.save_voicemail, call_sid, handoff_id, recording_sid=recording_sid, transcript=text
+                    )
+
+    async def _transcribe(self, url: str, key: str) -> str | None:
+        """Fetch the recording and transcribe it offline; a failure leaves the voicemail without text."""
+        assert self.rest is not None and self.transcriber is not None
+        try:
+            wav = await asyncio.to_thread(self.rest.fetch_recording, url)
+            return await asyncio.to_thread(transcribe_wav, wav, self.transcriber, key)
+        except (TransferError, VoiceError, OSError) as exc:
+            log.warning("could not transcribe voicemail %s: %s", key, exc)
+            return None
 
 
 def _hangup() -> str:

@@ -482,13 +482,16 @@ class TwilioPlayer:
         """The caller leaves a message: their next speech step (or silence), then the two callbacks Twilio sends."""
         message = line.next_message()
         recording_sid = "RE" + secrets.token_hex(16)
-        url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}"
+        account = self.fake.account_sid if self.fake is not None else ACCOUNT_SID
+        url = f"https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{recording_sid}"
         duration = str(max(1, round(len(message[1]) / SAMPLE_RATE))) if message else "0"
         result.outcome["voicemail"] = {
             "recording_sid": recording_sid,
             "duration_s": int(duration),
             "text": message[0] if message else None,
         }
+        if self.fake is not None and message is not None:  # Twilio keeps the recording; the server may fetch it
+            self.fake.recordings[recording_sid] = _wav(message[1])
         status_url = verb.attrs.get("recordingStatusCallback")
         if status_url and message is not None:
             await self._post(
@@ -535,6 +538,22 @@ class TwilioPlayer:
         result.latencies = record.get("latencies", [])
         result.events.extend({"source": "server", **entry} for entry in record.get("timeline", []))
         result.events.sort(key=lambda e: e["t_ms"])
+
+
+def _wav(ulaw: bytes) -> bytes:
+    """The message as Twilio serves a recording: 8 kHz 16-bit PCM WAV."""
+    import io
+    import wave
+
+    from voice.codec import ulaw_to_pcm16
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(ulaw_to_pcm16(ulaw))
+    return buffer.getvalue()
 
 
 def _final_kind(outcome: dict[str, Any], record: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import requests
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -151,6 +152,25 @@ class TwilioRest:
         self._host = urlsplit(base_url).netloc
         self._attempts = attempts
         self._backoff_s = backoff_s
+        self._auth = (account_sid, auth_token)
+        self._timeout_s = timeout_s
+
+    def fetch_recording(self, recording_url: str) -> bytes:
+        """Download a recording as WAV (Twilio serves 8 kHz PCM at `<RecordingUrl>.wav`, behind basic auth)."""
+        url = recording_url if recording_url.endswith(".wav") else recording_url + ".wav"
+        if isinstance(self._http, BaseUrlHttpClient):
+            url = self._http.rewrite(url)
+        try:
+            response = httpx.get(url, auth=self._auth, timeout=self._timeout_s, follow_redirects=True)
+        except httpx.HTTPError as exc:
+            raise TwilioApiError(f"fetching the recording failed: {type(exc).__name__}", retryable=True) from exc
+        if response.status_code != 200:
+            raise TwilioApiError(
+                f"fetching the recording answered HTTP {response.status_code}",
+                http_status=response.status_code,
+                retryable=response.status_code >= 500,
+            )
+        return response.content
 
     def close(self) -> None:
         """Close pooled connections (a test fake's server would otherwise wait on idle keep-alives)."""

@@ -141,6 +141,8 @@ def build_services(
             )
     registry = CallRegistry()
     desk = HandoffDesk(settings, registry, list(pack.queues), store=store, rest=rest, deliverer=deliverer, clock=clock)
+    if recognizers.name == "vosk":  # voicemails are transcribed offline with the same model
+        desk.transcriber = recognizers
     return Services(
         settings=settings,
         registry=registry,

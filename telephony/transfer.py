@@ -119,7 +119,7 @@ def transfer_twiml(
 
 
 def short_summary(package: HandoffPackage, limit: int = 200) -> str:
-    first_line = package.primary_issue.splitlines()[0]
+    first_line = package.primary_issue.partition("\n")[0]
     text = f"{first_line} Reason: {package.reason.trigger}. Queue: {package.recommended_queue}."
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -157,10 +157,18 @@ def task_attributes(package: HandoffPackage) -> str:
     data = package.model_dump(mode="json")
     data["type"] = "handoff"
     text = json.dumps(data, separators=(",", ":"))
-    while len(text) > TASK_ATTRIBUTES_MAX and data["transcript"]:
-        data["transcript"] = data["transcript"][1:]
-        text = json.dumps(data, separators=(",", ":"))
-    return text
+    if len(text) <= TASK_ATTRIBUTES_MAX:
+        return text
+    turns = data["transcript"]
+    sizes = [len(json.dumps(t, separators=(",", ":"))) + 1 for t in turns]
+    excess = len(text) - TASK_ATTRIBUTES_MAX
+    dropped = 0
+    while dropped < len(turns) and excess > 0:  # drop the oldest turns, in one pass
+        excess -= sizes[dropped]
+        dropped += 1
+    data["transcript"] = turns[dropped:]
+    data["transcript_dropped_turns"] = dropped
+    return json.dumps(data, separators=(",", ":"))
 
 
 def whisper_twiml(package: HandoffPackage, accept_url: str) -> str:

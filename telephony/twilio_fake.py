@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 __all__ = ["CallUpdate", "RecordedRequest", "TwilioFake"]
 
@@ -123,6 +123,7 @@ class TwilioFake:
         self.requests: list[RecordedRequest] = []
         self.calls: dict[str, dict[str, object]] = {}
         self.updates: asyncio.Queue[CallUpdate] = asyncio.Queue()
+        self.recordings: dict[str, bytes] = {}  # RecordingSid -> WAV bytes, served as Twilio serves them
         self.on_call_update: Callable[[CallUpdate], object] | None = None
         self._failures: list[_Failure] = []
         self._queue_stats: dict[tuple[str, str], dict[str, object]] = {}
@@ -296,6 +297,14 @@ class TwilioFake:
             update = self._apply_update(call, form)
             await self._announce(update)
             return JSONResponse(call)
+
+        @app.get(API + "/Recordings/{recording_sid}.wav")
+        async def fetch_recording(request: Request, account_sid: str, recording_sid: str) -> Response:
+            await self._admit(request, account_sid)
+            audio = self.recordings.get(recording_sid)
+            if audio is None:
+                raise _TwilioError(404, 20404, f"The requested resource {request.url.path} was not found")
+            return Response(audio, media_type="audio/x-wav")
 
         @app.get("/v1/Workspaces/{workspace_sid}/TaskQueues/{task_queue_sid}/RealTimeStatistics")
         async def queue_statistics(request: Request, workspace_sid: str, task_queue_sid: str) -> JSONResponse:

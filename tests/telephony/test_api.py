@@ -229,3 +229,37 @@ async def test_a_restart_mid_call_loses_nothing(tmp_path: Path) -> None:
                     whisper_url, data=leg, headers={"X-Twilio-Signature": signer.sign(whisper_url, leg)}
                 )
             assert "order" in whisper.text.lower()  # the package came back from the database
+
+
+class HeardSeconds:
+    """A recogniser (the real interface) that reports how much audio it was given: proves the recording
+    was fetched from Twilio and decoded, without needing a vosk model on this machine."""
+
+    name = "test"
+
+    def new_recognizer(self, key: str) -> Any:
+        from voice.stt import Transcript
+
+        class Recognizer:
+            fed = 0
+
+            def start_utterance(self, t_ms: int) -> None: ...
+
+            def accept(self, pcm8k: bytes) -> None:
+                self.fed += len(pcm8k)
+
+            def finish_utterance(self, start_ms: int, end_ms: int) -> Transcript:
+                return Transcript(f"heard {self.fed // 16000} seconds", 0.9, start_ms, end_ms, (), True, "test")
+
+            def close(self) -> None: ...
+
+        return Recognizer()
+
+
+async def test_a_voicemail_is_fetched_from_twilio_and_transcribed_offline(server: Server, tmp_path: Path) -> None:
+    server.services.desk.transcriber = HeardSeconds()  # type: ignore[assignment]
+    result = await server.replay("agent_busy_voicemail.yaml", tmp_path / "tts")
+    (voicemail,) = (await server.get(f"/api/calls/{result.call_sid}"))["voicemails"]
+    seconds = result.outcome["voicemail"]["duration_s"]
+    assert voicemail["transcript"].startswith("heard ") and abs(int(voicemail["transcript"].split()[1]) - seconds) <= 1
+    assert server.fake.requests_to("/Recordings/", "GET")
