@@ -7,9 +7,9 @@ bridged (under about 20 seconds of speech), JSON for systems, and a plain-text n
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dialogs.redaction import redact
 
@@ -19,6 +19,9 @@ Category = Literal[
 Urgency = Literal["low", "normal", "high"]
 Authentication = Literal["unverified", "caller_id_matched", "verified"]
 Speaker = Literal["caller", "bot"]
+
+Redacted = Annotated[str, AfterValidator(redact)]
+"""Text that may quote the caller: card numbers, ID numbers and one-time codes are masked on the way in."""
 
 WHISPER_MAX_WORDS = 55  # at 150 spoken words a minute, about 20 seconds
 
@@ -32,52 +35,32 @@ class EscalationReason(_Strict):
 
     category: Category
     trigger: str
-    detail: str
-
-    @field_validator("detail")
-    @classmethod
-    def _redacted(cls, value: str) -> str:
-        return redact(value)
+    detail: Redacted
 
 
 class KeyFact(_Strict):
     """One thing the caller told us or we looked up, typed so a desk can file it (order_number, ...)."""
 
     kind: str
-    value: str
+    value: Redacted
     source: Literal["caller", "caller_id", "call_parameter", "tool"] = "caller"
-
-    @field_validator("value")
-    @classmethod
-    def _redacted(cls, value: str) -> str:
-        return redact(value)
 
 
 class AttemptedAction(_Strict):
     """Something the bot already tried, and what came of it, so the agent does not repeat it."""
 
     action: str
-    result: str
-
-    @field_validator("result")
-    @classmethod
-    def _redacted(cls, value: str) -> str:
-        return redact(value)
+    result: Redacted
 
 
 class TranscriptTurn(_Strict):
     """One turn of the conversation, in call time, with the recogniser's confidence for caller turns."""
 
     speaker: Speaker
-    text: str
+    text: Redacted
     start_ms: int
     end_ms: int
     confidence: float | None = None
-
-    @field_validator("text")
-    @classmethod
-    def _redacted(cls, value: str) -> str:
-        return redact(value)
 
 
 class HandoffPackage(_Strict):

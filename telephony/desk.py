@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from dialogs.package import HandoffPackage, fallback_package
 from dialogs.routing import QueueConfig, Target
-from telephony import transfer
+from telephony import transfer, twiml
 from telephony.delivery import HandoffDeliverer
 from telephony.errors import TransferError
 from telephony.records import CallRecord, CallRegistry, Decision
@@ -194,12 +194,12 @@ class HandoffDesk:
         decision = record.decision
         if self.rest is None or decision is None or decision.package is None:
             return False
-        twiml = self.twiml_for(record, decision, base)
+        document = self.twiml_for(record, decision, base)
         # Marked before the request: Twilio stops the stream as soon as it accepts the update, which can be
         # before the response reaches us, and that `stop` must not read as the caller hanging up.
         record.outcome["moved_by"] = "rest"
         try:
-            await asyncio.to_thread(self.rest.redirect_call, record.call_sid, twiml)
+            await asyncio.to_thread(self.rest.redirect_call, record.call_sid, document)
         except TransferError as exc:
             record.outcome.pop("moved_by", None)
             log.warning("REST transfer of %s failed (%s); falling back to <Connect action>", record.call_sid, exc)
@@ -213,11 +213,11 @@ class HandoffDesk:
         """The TwiML that carries out a decision: dial the first target, record a message, or say goodbye."""
         urls = self.urls(base, record.call_sid)
         if decision.kind == "end" or decision.package is None:
-            return transfer.goodbye_twiml("Goodbye.") if say_first else _hangup()
+            return twiml.say_and_hang_up("Goodbye.") if say_first else twiml.hang_up()
         if decision.mode == "voicemail":
             return transfer.voicemail_twiml(urls, say_first)
         if decision.mode in ("callback", "ticket"):
-            return _hangup()
+            return twiml.hang_up()
         target = self.targets(decision)[0]
         record.outcome.update({"kind": "transfer", "attempt": 0, "target": target.describe()})
         return transfer.transfer_twiml(
@@ -241,9 +241,9 @@ class HandoffDesk:
         if form.get("CallStatus") == "completed" or (record is not None and record.stream_end == "caller_stop"):
             if record is not None and record.decision is not None and record.decision.package is not None:
                 await self.caller_gone(record, "the caller hung up before the handoff was carried out")
-            return _hangup()
+            return twiml.hang_up()
         if record is not None and record.outcome.get("moved_by") == "rest":
-            return _hangup()  # the call was already moved; this request should not come, and changes nothing
+            return twiml.hang_up()  # the call was already moved; this request should not come, and changes nothing
         decision = record.decision if record is not None else None
         say_first = None
         if decision is None:  # the stream broke without a decision; the caller is still there
@@ -262,11 +262,11 @@ class HandoffDesk:
             decision = record.decision = Decision(kind="handoff", reason="stream_lost", decided_ms=0, package=package)
             say_first = SORRY_TRANSFER
             await self.decided(record)
-        twiml = self.twiml_for(record, decision, base, say_first=say_first)
+        document = self.twiml_for(record, decision, base, say_first=say_first)
         if decision.mode in ("callback", "ticket") or decision.kind == "end":
             record.outcome.setdefault("kind", decision.mode if decision.kind == "handoff" else "hangup")
         await self.save(record)
-        return twiml
+        return document
 
     async def ended(self, record: CallRecord) -> None:
         """The media stream is over: store the final record; a caller who hung up mid-handoff gets a callback."""
@@ -292,11 +292,11 @@ class HandoffDesk:
         record = self.registry.get(call_sid)
         decision = record.decision if record is not None else None
         if record is None or decision is None or decision.package is None:
-            return transfer.goodbye_twiml("Incoming call from the phone bot. No summary is available.")
+            return twiml.say_and_hang_up("Incoming call from the phone bot. No summary is available.")
         answered_by = form.get("AnsweredBy", "")
         if answered_by.startswith("machine"):  # the agent's voicemail: no briefing into a machine
             record.outcome.setdefault("answered_by", {})[str(attempt)] = answered_by
-            return _hangup()
+            return twiml.hang_up()
         if record.outcome.get("caller_gone"):
             return transfer.accept_twiml("", caller_gone=True)
         record.outcome["whisper"] = decision.package.whisper()
@@ -314,7 +314,7 @@ class HandoffDesk:
     async def dial_status(self, call_sid: str, attempt: int, form: Mapping[str, str], base: str) -> str:
         record = self.registry.get(call_sid)
         if record is None or record.decision is None or record.decision.package is None:
-            return _hangup()
+            return twiml.hang_up()
         decision = record.decision
         targets = self.targets(decision)
         target = targets[min(attempt, len(targets) - 1)]
@@ -356,7 +356,7 @@ class HandoffDesk:
             if first and self.store is not None:
                 await self._db(self.store.set_handoff_status, decision.package.handoff_id, "bridged")
             await self.save(record)
-            return _hangup()
+            return twiml.hang_up()
         if step is transfer.NextStep.SCHEDULE_CALLBACK:
             if form.get("DialCallSid") and self.rest is not None:  # no agent is briefed into an empty call
                 await self.cancel_agent_leg(
@@ -364,7 +364,7 @@ class HandoffDesk:
                 )
             await self.caller_gone(record, "the caller hung up while the agent's phone rang or heard the whisper")
             await self.save(record)
-            return _hangup()
+            return twiml.hang_up()
         urls = self.urls(base, call_sid)
         if step is transfer.NextStep.NEXT_TARGET:
             nxt = targets[attempt + 1]
@@ -404,8 +404,8 @@ class HandoffDesk:
                 await self._db(self.store.set_handoff_status, record.decision.package.handoff_id, status)
             await self.save(record)
         if result in ("bridged", "bridging-in-process", "hangup"):
-            return _hangup()
-        return transfer.goodbye_twiml(CALLBACK_SET)
+            return twiml.hang_up()
+        return twiml.say_and_hang_up(CALLBACK_SET)
 
     async def fallback_choice(self, call_sid: str, digits: str, base: str) -> str:
         """After a failed transfer: 2 records a message; 1, or no answer, schedules a callback."""
@@ -427,7 +427,7 @@ class HandoffDesk:
             else "the transfer failed; no choice made, so a callback",
         )
         await self.save(record)
-        return transfer.goodbye_twiml(CALLBACK_SET)
+        return twiml.say_and_hang_up(CALLBACK_SET)
 
     async def voicemail(self, call_sid: str, form: Mapping[str, str], base: str) -> str:
         record = self.registry.open(call_sid)
@@ -443,7 +443,7 @@ class HandoffDesk:
                 decision,
                 note="no voicemail was left",
             )
-            return transfer.goodbye_twiml(NO_MESSAGE)
+            return twiml.say_and_hang_up(NO_MESSAGE)
         record.outcome["voicemail"] = {"url": form.get("RecordingUrl"), "duration_s": duration}
         await self._db(
             self.store.save_voicemail, call_sid, handoff_id, recording_url=form.get("RecordingUrl"), duration_s=duration
@@ -451,7 +451,7 @@ class HandoffDesk:
         if self.store is not None and handoff_id:
             await self._db(self.store.set_handoff_status, handoff_id, "voicemail")
         await self.save(record)
-        return transfer.goodbye_twiml(VOICEMAIL_THANKS)
+        return twiml.say_and_hang_up(VOICEMAIL_THANKS)
 
     async def recording_status(self, call_sid: str, form: Mapping[str, str]) -> None:
         """The recording is ready: store its SID, URL and duration; with a vosk model, add its text."""
@@ -488,11 +488,3 @@ class HandoffDesk:
         except (TransferError, VoiceError, OSError) as exc:
             log.warning("could not transcribe voicemail %s: %s", key, exc)
             return None
-
-
-def _hangup() -> str:
-    from twilio.twiml.voice_response import VoiceResponse
-
-    response = VoiceResponse()
-    response.hangup()
-    return str(response)

@@ -16,6 +16,7 @@ from twilio.twiml.voice_response import Client, Dial, Enqueue, Gather, VoiceResp
 
 from dialogs.package import HandoffPackage
 from dialogs.routing import Target
+from telephony.twiml import say_and_hang_up
 
 SIP_HEADERS_MAX = 1024  # Twilio: the headers on a <Sip> URI must be under 1024 characters
 PARAMETER_MAX = 499
@@ -222,8 +223,4 @@ def voicemail_twiml(urls: Urls, intro: str | None = None) -> str:
     return str(response)
 
 
-def goodbye_twiml(text: str) -> str:
-    response = VoiceResponse()
-    response.say(text)
-    response.hangup()
-    return str(response)
+goodbye_twiml = say_and_hang_up  # one way to say a last sentence and end the call

@@ -49,13 +49,6 @@ def dial_number(
     return str(response)
 
 
-def whisper(summary: str) -> str:
-    """What the agent hears before being connected: the caller's situation, in the bot's summary."""
-    response = VoiceResponse()
-    response.say(summary)
-    return str(response)
-
-
 def say_and_hang_up(text: str) -> str:
     """A last sentence, then the end of the call."""
     response = VoiceResponse()

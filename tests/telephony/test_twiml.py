@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telephony.twiml import connect_stream, dial_number, hang_up, say_and_hang_up, whisper
+from telephony.twiml import connect_stream, dial_number, hang_up, say_and_hang_up
 
 STREAM_URL = "wss://bot.example.com/twilio/media"
 ACTION_URL = "https://bot.example.com/twilio/stream-ended"
@@ -141,15 +141,7 @@ def test_dial_number_say_first_puts_say_before_dial() -> None:
     assert root[0].text == "I'm connecting you now."
 
 
-# --- whisper, say and hang up ----------------------------------------------------------------------------------
-
-
-def test_whisper_is_a_single_say_without_dial() -> None:
-    summary = "Incoming call for support. Issue: charged twice & wants <a> refund."
-    root = parse(whisper(summary))
-    assert tags(root) == ["Say"]
-    assert root[0].text == summary
-    assert root.find(".//Dial") is None
+# --- say and hang up ----------------------------------------------------------------------------------
 
 
 def test_say_and_hang_up_is_say_then_hangup() -> None:
