@@ -74,6 +74,7 @@ class HandoffPackage(_Strict):
     actions_attempted: tuple[AttemptedAction, ...] = ()
     reason: EscalationReason
     recommended_queue: str
+    product_area: str = "general"
     urgency: Urgency = "normal"
     frustrated: bool = False
     language: str = "en"

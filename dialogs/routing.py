@@ -136,6 +136,7 @@ class RuleMatch(_Strict):
     category: str | None = None
     trigger: str | None = None
     queue: str | None = None
+    area: str | None = None
     language: str | None = None
     tier: str | None = None
     region: str | None = None
@@ -279,7 +280,8 @@ class Router:
     def _matching_rule(self, package: HandoffPackage, meta: CallMetadata) -> RoutingRule | None:
         facts = {
             "category": package.reason.category, "trigger": package.reason.trigger,
-            "queue": package.recommended_queue, "language": package.language, "tier": meta.tier,
+            "queue": package.recommended_queue, "area": package.product_area, "language": package.language,
+            "tier": meta.tier,
             "region": meta.region, "urgency": package.urgency, "frustrated": package.frustrated,
             "authentication": package.authentication,
         }  # fmt: skip

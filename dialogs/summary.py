@@ -38,6 +38,7 @@ def build_package(pack: BotPack, state: CallState, reason: EscalationReason, que
         actions_attempted=tuple(state.attempted),
         reason=reason,
         recommended_queue=queue,
+        product_area=intent.area if intent is not None else "general",
         urgency="high" if state.urgency == "high" else "normal",  # type: ignore[arg-type]
         frustrated=state.frustrated,
         language=state.language or pack.language,

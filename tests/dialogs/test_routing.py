@@ -641,3 +641,14 @@ def test_a_caller_in_distress_stays_at_the_always_open_nurse_line_whatever_their
     decision = router.route(package, CallMetadata(), three_am, ScheduleAvailability())
     assert (decision.queue, decision.mode) == ("nurse_line", "transfer")
     assert any("safety first" in reason for reason in decision.reasons)
+
+
+def test_a_rule_can_route_on_the_product_area() -> None:
+    router = Router(
+        [queue("accounts"), queue("general"), queue("pharmacy_desk")],
+        [RoutingRule(when=RuleMatch(area="pharmacy"), queue="pharmacy_desk", why="pharmacy questions")],
+        "general",
+    )
+    package = make_package().model_copy(update={"product_area": "pharmacy"})
+    decision = router.route(package, CallMetadata(), TUESDAY_NOON, ScheduleAvailability())
+    assert decision.queue == "pharmacy_desk" and any("pharmacy questions" in r for r in decision.reasons)
