@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import FormData
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from dialogs.package import HandoffPackage
 from telephony import twiml
+from telephony.desk import SORRY_TRANSFER
 from telephony.security import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, public_host, websocket_url_forms
 from telephony.services import Services
 from telephony.session import CallSession, SessionDeps
@@ -29,10 +29,6 @@ from voice.stt import OracleRecognizerFactory, OracleUtterance
 log = logging.getLogger(__name__)
 
 MEDIA_PATH = "/twilio/media"
-SORRY_TRANSFER = "Sorry, something went wrong on our side. I'm putting you through to a person now."
-NOBODY_AVAILABLE = (
-    "Sorry, nobody could take your call just now. We have your details, and someone will call you back. Goodbye."
-)
 
 
 class OracleLine(BaseModel):
@@ -418,6 +414,3 @@ def create_app(services: Services) -> FastAPI:
         return {"status": "ok", "asr": services.recognizers.name}
 
     return app
-
-
-__all__ = ["HandoffPackage", "create_app"]

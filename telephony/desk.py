@@ -249,12 +249,10 @@ class HandoffDesk:
         if decision is None:  # the stream broke without a decision; the caller is still there
             record = record or self.registry.open(call_sid)
             record.caller = record.caller or form.get("From") or None
-            from telephony.session import _transcript
-
             package = fallback_package(
                 call_sid,
                 caller=record.caller,
-                transcript=_transcript(record),
+                transcript=record.transcript(),
                 trigger="stream_lost",
                 detail="The bot's audio connection ended before it decided anything.",
                 queue="general" if "general" in self.queues else next(iter(self.queues), "support"),

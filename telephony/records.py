@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dialogs.package import HandoffPackage
+from dialogs.package import HandoffPackage, TranscriptTurn
 from dialogs.redaction import redact
 
 Scalar = str | int | float | bool | None
@@ -105,6 +105,15 @@ class CallRecord(BaseModel):
         """Add a timeline entry; string details are redacted, since they may quote the caller."""
         clean = {k: redact(v) if isinstance(v, str) else v for k, v in detail.items()}
         self.timeline.append(TimelineEntry(t_ms=t_ms, kind=what, detail=clean))
+
+    def transcript(self) -> tuple[TranscriptTurn, ...]:
+        """The turns as the handoff package carries them."""
+        return tuple(
+            TranscriptTurn(
+                speaker=t.speaker, text=t.text, start_ms=t.start_ms, end_ms=t.end_ms, confidence=t.confidence
+            )
+            for t in self.turns
+        )
 
     def add_caller_turn(self, text: str, start_ms: int, end_ms: int, confidence: float, engine: str) -> None:
         self.turns.append(

@@ -37,7 +37,7 @@ from dialogs.events import (
     SilenceTimeout,
     ToolResult,
 )
-from dialogs.package import TranscriptTurn, fallback_package
+from dialogs.package import fallback_package
 from dialogs.routing import Availability, CallMetadata, Router, ScheduleAvailability
 from dialogs.tools import ToolBox
 from telephony.hearing import CallerEars, Heard, RecognitionWorker
@@ -528,7 +528,7 @@ class CallSession:
         package = fallback_package(
             call_sid,
             caller=record.caller,
-            transcript=_transcript(record),
+            transcript=record.transcript(),
             trigger=trigger,
             detail=detail,
             queue=self.config.fallback_queue,
@@ -572,10 +572,3 @@ class CallSession:
     def _note(self, what: str, /, **detail: str | int | float | bool | None) -> None:
         if self.record is not None:
             self.record.note(self.clock_ms, what, **detail)
-
-
-def _transcript(record: CallRecord) -> tuple[TranscriptTurn, ...]:
-    return tuple(
-        TranscriptTurn(speaker=t.speaker, text=t.text, start_ms=t.start_ms, end_ms=t.end_ms, confidence=t.confidence)
-        for t in record.turns
-    )
