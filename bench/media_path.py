@@ -43,7 +43,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from telephony.protocol import MediaReceived, MediaStreamProtocol, Started
+from telephony.twilio.protocol import MediaReceived, MediaStreamProtocol, Started
 from voice.codec import FRAME_MS, SAMPLE_RATE, ULAW_FRAME_BYTES, UlawDecoder, pcm16_to_ulaw, resample_pcm16
 from voice.vad import EndpointDetector, VadConfig
 from voice.wavfile import read_pcm16_wav

@@ -5,10 +5,10 @@ before it closes an utterance) plus everything the server does after the window 
 the dialog, the prompt lookup and sending the first reply frame. The window is a setting; the rest is our
 code, and this benchmark keeps it visible so a change that slows a turn down shows up (STYLE.md section 7).
 
-Each scenario is replayed with ``telephony.replay.replay_in_process``: a real FastAPI app under uvicorn on a
-loopback websocket, oracle ASR, the real VAD and the real pyttsx3 prompt cache. The server records a
-``TurnLatency`` per caller turn; this collects them all and reports p50/p95/max, cached and uncached prompts
-apart. The target: the part after the window, p50 <= 40 ms with a cached prompt.
+Each scenario is replayed with ``telephony.replay.in_process.replay_in_process`` on the wall clock: a real
+FastAPI app under uvicorn on a loopback websocket, oracle ASR, the real VAD and the real pyttsx3 prompt cache.
+The server records a ``TurnLatency`` per caller turn; this collects them all and reports p50/p95/max, cached
+and uncached prompts apart. The target: the part after the window, p50 <= 40 ms with a cached prompt.
 
 Run it from the repository root in the project's environment::
 
@@ -44,10 +44,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from telephony.records import TurnLatency
-from telephony.replay import ReplayOptions, ReplayResult, replay_in_process
-from telephony.scenario import Scenario, load_scenario
-from telephony.settings import Settings, load_settings
+from telephony.calls.records import TurnLatency
+from telephony.replay.in_process import replay_in_process
+from telephony.replay.player import ReplayOptions
+from telephony.replay.result import ReplayResult
+from telephony.replay.scenario import Scenario, load_scenario
+from telephony.server.settings import Settings, load_settings
 
 TARGET_AFTER_WINDOW_P50_MS = 40.0  # with a cached prompt: what the caller waits beyond the silence window
 SLOWEST_SHOWN = 3  # turns listed under the table, so an outlier can be traced to its call
@@ -130,7 +132,7 @@ async def collect(paths: Sequence[Path], repeat: int, speed: float, settings: Se
 
 async def replay_once(scenario: Scenario, speed: float, settings: Settings | None) -> tuple[ReplayResult, float]:
     started = time.perf_counter()
-    result = await replay_in_process(scenario, ReplayOptions(speed=speed), settings=settings)
+    result = await replay_in_process(scenario, ReplayOptions(speed=speed, clock="wall"), settings=settings)
     return result, time.perf_counter() - started
 
 
@@ -340,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("no scenario files found")
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("telephony.services").setLevel(logging.ERROR)  # the oracle-ASR warning, once per replay
+    logging.getLogger("telephony.server.services").setLevel(logging.ERROR)  # the oracle-ASR warning, once per replay
     console = Console()
     settings = load_settings()
     files = scenario_files(args.scenario)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dialogs.package import HandoffPackage
+from dialogs.package import CallbackRequest, HandoffPackage
+from dialogs.routing import CallMetadata, HandoffMode, RoutingDecision
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,24 +42,30 @@ class CallTool:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Ask where the handoff can go now (queue, live or not, expected wait); answered by a `Routed` event."""
+    """Ask where the handoff can go now (queue, live or not, expected wait); answered by a `Routed` event.
+
+    `metadata` is what the call itself says about the caller (tier, region), for the routing rules.
+    """
 
     package: HandoffPackage
+    metadata: CallMetadata = field(default_factory=CallMetadata)
 
 
 @dataclass(frozen=True, slots=True)
 class HandOff:
     """Give the call to a person: the package says who the caller is, what they need and why.
 
-    `mode` is how: a live `transfer`, a `callback` to `callback_number` in `callback_window`, a
-    `voicemail`, or a `ticket`; `routing` is the routing decision, with its reasons.
+    `routing` says where and how (its `mode`: a live `transfer`, a `callback`, a `voicemail`, or a `ticket`),
+    with its reasons; a callback also carries the number and time the caller chose.
     """
 
     package: HandoffPackage
-    mode: str = "transfer"
-    routing: Mapping[str, object] = field(default_factory=dict, hash=False)
-    callback_number: str | None = None
-    callback_window: str | None = None
+    routing: RoutingDecision
+    callback: CallbackRequest | None = None
+
+    @property
+    def mode(self) -> HandoffMode:
+        return self.routing.mode
 
 
 @dataclass(frozen=True, slots=True)

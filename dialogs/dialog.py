@@ -11,6 +11,7 @@ from typing import Protocol
 
 from dialogs.actions import Action
 from dialogs.events import DialogEvent
+from dialogs.package import HandoffPackage, TranscriptTurn
 
 
 class Dialog(Protocol):
@@ -30,4 +31,10 @@ class DialogFactory(Protocol):
 
     def new_dialog(self, call_sid: str) -> Dialog:
         """A fresh dialog for `call_sid`."""
+        ...
+
+    def fallback(
+        self, call_sid: str, caller: str | None, transcript: tuple[TranscriptTurn, ...], trigger: str, detail: str
+    ) -> HandoffPackage:
+        """The package for a call whose conversation broke (a dropped stream, a bug): what the caller said."""
         ...

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dialogs.routing import RoutingDecision
+
 
 @dataclass(frozen=True, slots=True)
 class CallStarted:
@@ -103,13 +105,9 @@ class ToolResult:
 
 @dataclass(frozen=True, slots=True)
 class Routed:
-    """Where the handoff can go: `mode` is transfer, callback, voicemail or ticket; `routing` has the reasons."""
+    """Where the handoff can go: the router's decision (queue, mode, expected wait, and its reasons)."""
 
-    queue: str
-    mode: str
-    expected_wait_s: int | None
-    open: bool
-    routing: Mapping[str, object] = field(default_factory=dict, hash=False)
+    decision: RoutingDecision
     t_ms: int = 0
 
 

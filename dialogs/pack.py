@@ -2,8 +2,10 @@
 
 A pack says what callers ask for (intents with example phrases and keywords), what each needs (slots),
 what the bot may answer on its own (approved text and tools), what must always go to a person (risk
-rules), which words signal urgency, frustration or distress, where handoffs go (queues), and every
-prompt the bot speaks. Designers change the bot by editing the pack, not the code.
+rules, policy exceptions, high values), which words signal urgency, frustration or distress, where
+handoffs go (queues), and every word a caller or an agent hears: the bot's prompts, what Twilio says after
+the stream, the agent's whisper and the reasons in the summary. Designers change the bot by editing the
+pack, not the code.
 """
 
 from __future__ import annotations
@@ -35,22 +37,47 @@ class Escalation(_Strict):
     say: str | None = Field(None, description="what the caller hears first, e.g. an emergency instruction")
 
 
+class Booking(_Strict):
+    """A booking flow: find the caller's booking by caller ID, offer two options, book the one they pick."""
+
+    find: str = Field(description="tool that finds the caller's booking (arguments: phone)")
+    options: str = Field(description="tool that lists open options (its data field `options_field`)")
+    book: str = Field(description="tool that books a choice (arguments: phone and `choice_argument`)")
+    options_field: str = "slots"
+    choice_argument: str = "slot"
+    facts: dict[str, str] = Field(default_factory=dict, description="fact kind -> template over the booking found")
+
+
 class Handling(_Strict):
     """How the bot serves an intent on its own.
 
     - `answer`: speak the approved text `answer` (one grounded step);
     - `tool`: collect `slots`, call `tool`, and speak `found` (a template over the tool's data) or
-      `not_found`;
-    - `reschedule`: the appointment flow (find the caller's appointment, offer slots, book one);
+      `not_found`; `facts` templates turn the tool's data into key facts, and `value_field` names the data
+      field that says what is at stake (for the pack's `high_value` rules);
+    - `booking`: the booking flow in `booking`;
     - `end`: say goodbye and end the call.
     """
 
-    kind: Literal["answer", "tool", "reschedule", "end"]
+    kind: Literal["answer", "tool", "booking", "end"]
     answer: str | None = None
     tool: str | None = None
     found: str | None = None
     not_found: str | None = None
     offer_after: str | None = Field(None, description="a follow-up offer, e.g. to text a link")
+    facts: dict[str, str] = Field(default_factory=dict, description="fact kind -> template over the tool's data")
+    value_field: str | None = None
+    booking: Booking | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Handling:
+        if self.kind == "answer" and not self.answer:
+            raise ValueError("an `answer` handling needs its approved `answer` text")
+        if self.kind == "tool" and not self.tool:
+            raise ValueError("a `tool` handling needs the `tool` it calls")
+        if self.kind == "booking" and self.booking is None:
+            raise ValueError("a `booking` handling needs `booking` (find, options, book)")
+        return self
 
 
 class Intent(_Strict):
@@ -104,21 +131,56 @@ class Markers(_Strict):
     affirm: list[str]
     deny: list[str]
     goodbye: list[str]
+    choose_first: list[str] = Field(default_factory=list, description="picking the first of two options")
+    choose_second: list[str] = Field(default_factory=list, description="picking the second of two options")
     other_language: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class IntentSwitch(_Strict):
+    """A call that started as one of `after` and turned into `to` goes to a person with its own trigger."""
+
+    after: list[str]
+    to: str
+    category: Category
+    trigger: str
+    urgency: Literal["low", "normal", "high"] = "high"
+
+
+class PolicyException(_Strict):
+    """`intent` raised in the middle of one of the `during` flows is outside self-service."""
+
+    intent: str
+    during: list[str]
+    category: Category = "workflow_exception"
+    trigger: str = "policy_exception"
+
+
+class HighValue(_Strict):
+    """`intent` on something worth more than `above` (the tool's value field) goes to a person."""
+
+    intent: str
+    above: float = Field(ge=0)
+    trigger: str = "high_value_refund"
+
+
 class Policy(_Strict):
-    """Thresholds of the escalation policy."""
+    """Thresholds of the escalation policy, and the pack's own rules."""
 
     low_asr_confidence: float = Field(0.55, ge=0.0, le=1.0)
     low_confidence_turns: int = Field(2, ge=1)
     min_intent_score: float = Field(0.34, ge=0.0, le=1.0)
+    strong_intent_score: float = Field(0.6, ge=0.0, le=1.0, description="an intent this sure is taken at its word")
+    clear_intent_score: float = Field(0.9, ge=0.0, le=1.0, description="this sure needs no clarifying question")
+    ambiguity_margin: float = Field(0.1, ge=0.0, le=1.0, description="two intents this close are asked about")
     max_clarifications: int = Field(1, ge=0)
     max_failures: int = Field(2, ge=1)
     max_no_input: int = Field(2, ge=1)
-    high_value_amount: float = Field(250.0, ge=0)
+    callback_digits: int = Field(10, ge=4, le=15, description="digits a keyed callback number has")
     distress_queue: str | None = Field(None, description="where emergencies go (the default queue if unset)")
     language_queue: str | None = Field(None, description="where callers in other languages go")
+    intent_switches: list[IntentSwitch] = Field(default_factory=list)
+    exceptions: list[PolicyException] = Field(default_factory=list)
+    high_value: list[HighValue] = Field(default_factory=list)
 
 
 class Topic(_Strict):
@@ -128,11 +190,89 @@ class Topic(_Strict):
     intent: str
 
 
+class CallbackWindow(_Strict):
+    """A part of the day a callback can be promised in: its words, how it is said, and its local hours."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    words: list[str]
+    spoken: str
+    hours: tuple[int, int] = Field(description="local start and end hour, e.g. [8, 12]")
+
+
+class CallerProfile(_Strict):
+    """The tool that reads the caller's profile by caller ID, and the data field that holds their tier."""
+
+    tool: str
+    tier_field: str = "tier"
+
+
+class Words(_Strict):
+    """The pack's language, as the understanding and the wording need it."""
+
+    stop: list[str] = Field(description="function words that carry no topic")
+    digits: dict[str, str] = Field(description="spoken digit -> digit ('four' -> '4')")
+    digits_after_another: list[str] = Field(default_factory=list, description="digits only after another ('oh')")
+    and_: str = Field(alias="and")
+    minute: str = Field(description="one minute")
+    minutes: str = Field(description="'{n} minutes'")
+    on_file: str = Field(description="a phone number we do not have, said as a number")
+    soon: str = Field(description="a callback as soon as someone is free, as said to the caller")
+    error_verbs: list[str] = Field(default_factory=list, description="words that introduce an error message")
+    facts: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="fact kind -> {phrase said: fact value}, e.g. device: {iphone: iPhone}"
+    )
+    sending: dict[str, str] = Field(default_factory=dict, description="fact kind -> what 'I'm sending' calls it")
+    sending_said: str = Field(description="what the caller said, in 'I'm sending ...'")
+    sending_tried: str = Field(description="what was already tried, in 'I'm sending ...'")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AgentWords(_Strict):
+    """What an agent hears (the whisper, the callback dialer) and reads (the summary's fixed parts)."""
+
+    incoming: str = Field(description="'Incoming call for {queue}.'")
+    urgent: str
+    frustrated: str
+    issue: str
+    facts: str = Field(description="'Facts: {facts}.'")
+    reason: str = Field(description="'Reason: {reason}'")
+    press_one: str
+    no_key: str
+    caller_gone: str
+    no_summary: str
+    topic_unknown: str
+    goal_unknown: str
+    in_callers_words: str = Field(description="the second line of the issue: '... \"{words}\"'")
+    fallback_issue: str
+    fallback_goal: str
+    callback_intro: str
+    callback_press_one: str
+    calling_customer: str
+    callback_not_needed: str
+
+
+class AfterStreamWords(_Strict):
+    """What the caller hears from Twilio once the stream has ended: failed transfers, callbacks, voicemail."""
+
+    sorry_transfer: str
+    still_trying: str
+    nobody_available: str = Field(description="'... nobody on our {team} team could take your call ...'")
+    callback_or_message: str
+    callback_set: str
+    leave_message: str
+    voicemail_thanks: str
+    no_message: str
+    goodbye: str
+    machine_message: str = Field(description="left on a callee's answering machine: '{company} ...'")
+
+
 class BotPack(_Strict):
     """A whole bot: its domain, policy and words."""
 
     company: str
     language: str = "en"
+    say_language: str | None = Field(None, description="TwiML <Say> language after the stream, e.g. en-US")
     default_queue: str
     queues: list[QueueConfig]
     routing_rules: list[RoutingRule] = Field(default_factory=list)
@@ -140,13 +280,26 @@ class BotPack(_Strict):
     topics: list[Topic] = Field(default_factory=list, description="routing-question answers; keys 1, 2, 3...")
     slots: dict[str, Slot] = Field(default_factory=dict)
     tools: dict[str, Tool] = Field(default_factory=dict)
+    caller_profile: CallerProfile | None = None
     markers: Markers
     policy: Policy = Field(default_factory=Policy)
+    callback_windows: list[CallbackWindow] = Field(min_length=1)
+    words: Words
     prompts: dict[str, str]
+    reasons: dict[str, str] = Field(description="trigger -> the reason's detail, as the agent reads and hears it")
+    attempts: dict[str, str] = Field(description="what the bot tried, as the summary lists it")
+    agent: AgentWords
+    after_stream: AfterStreamWords
     source: str = Field("", exclude=True)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> BotPack:
+        problems = [*self._queue_problems(), *self._intent_problems(), *self._word_problems()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _queue_problems(self) -> list[str]:
         queues = {q.name for q in self.queues}
         problems: list[str] = []
         if self.default_queue not in queues:
@@ -154,36 +307,62 @@ class BotPack(_Strict):
         for i, intent in enumerate(self.intents):
             if intent.queue not in queues:
                 problems.append(f"intents[{i}].queue: no queue named {intent.queue!r}")
-            for j, slot in enumerate(intent.slots):
-                if slot not in self.slots:
-                    problems.append(f"intents[{i}].slots[{j}]: no slot named {slot!r}")
-            tool = intent.handling.tool if intent.handling else None
-            if tool is not None and tool not in self.tools:
-                problems.append(f"intents[{i}].handling.tool: no tool named {tool!r}")
         for i, rule in enumerate(self.routing_rules):
             if rule.queue not in queues:
                 problems.append(f"routing_rules[{i}].queue: no queue named {rule.queue!r}")
         for i, q in enumerate(self.queues):
             if q.overflow.to_queue is not None and q.overflow.to_queue not in queues:
                 problems.append(f"queues[{i}].overflow.to_queue: no queue named {q.overflow.to_queue!r}")
-        intent_names = {i.name for i in self.intents}
-        for i, topic in enumerate(self.topics):
-            if topic.intent not in intent_names:
-                problems.append(f"topics[{i}].intent: no intent named {topic.intent!r}")
         for key in ("distress_queue", "language_queue"):
             queue = getattr(self.policy, key)
             if queue is not None and queue not in queues:
                 problems.append(f"policy.{key}: no queue named {queue!r}")
-        missing = sorted(REQUIRED_PROMPTS - self.prompts.keys())
-        if missing:
-            problems.append(f"prompts: missing {', '.join(missing)}")
+        return problems
+
+    def _intent_problems(self) -> list[str]:
         names = [i.name for i in self.intents]
+        known = set(names)
+        problems: list[str] = []
+        for i, intent in enumerate(self.intents):
+            for j, slot in enumerate(intent.slots):
+                if slot not in self.slots:
+                    problems.append(f"intents[{i}].slots[{j}]: no slot named {slot!r}")
+            handling = intent.handling
+            tools = [handling.tool] if handling and handling.tool else []
+            if handling and handling.booking:
+                tools += [handling.booking.find, handling.booking.options, handling.booking.book]
+            problems += [f"intents[{i}].handling: no tool named {t!r}" for t in tools if t not in self.tools]
+        if self.caller_profile is not None and self.caller_profile.tool not in self.tools:
+            problems.append(f"caller_profile.tool: no tool named {self.caller_profile.tool!r}")
+        for i, topic in enumerate(self.topics):
+            if topic.intent not in known:
+                problems.append(f"topics[{i}].intent: no intent named {topic.intent!r}")
+        rules: list[tuple[str, list[str]]] = [
+            *((f"policy.intent_switches[{i}]", [*s.after, s.to]) for i, s in enumerate(self.policy.intent_switches)),
+            *((f"policy.exceptions[{i}]", [e.intent, *e.during]) for i, e in enumerate(self.policy.exceptions)),
+            *((f"policy.high_value[{i}]", [h.intent]) for i, h in enumerate(self.policy.high_value)),
+        ]
+        problems += [f"{where}: no intent named {n!r}" for where, used in rules for n in used if n not in known]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             problems.append(f"intents: duplicate names {', '.join(duplicates)}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+        return problems
+
+    def _word_problems(self) -> list[str]:
+        problems: list[str] = []
+        for section, have, needed in (
+            ("prompts", self.prompts, REQUIRED_PROMPTS),
+            ("reasons", self.reasons, REQUIRED_REASONS | self._rule_triggers()),
+            ("attempts", self.attempts, REQUIRED_ATTEMPTS),
+        ):
+            missing = sorted(needed - have.keys())
+            if missing:
+                problems.append(f"{section}: missing {', '.join(missing)}")
+        return problems
+
+    def _rule_triggers(self) -> set[str]:
+        policy = self.policy
+        return {r.trigger for r in [*policy.intent_switches, *policy.exceptions, *policy.high_value]}
 
     def topic_in(self, normalised: str) -> str | None:
         """The intent of the first topic word in the (normalised) text, singular or plural."""
@@ -194,18 +373,45 @@ class BotPack(_Strict):
         return None
 
     def intent(self, name: str) -> Intent:
-        return next(i for i in self.intents if i.name == name)
+        found = self.find_intent(name)
+        if found is None:
+            raise KeyError(f"the pack has no intent named {name!r}")
+        return found
+
+    def find_intent(self, name: str) -> Intent | None:
+        return next((i for i in self.intents if i.name == name), None)
+
+    def window(self, name: str) -> CallbackWindow | None:
+        return next((w for w in self.callback_windows if w.name == name), None)
 
     def prompt(self, key: str, **values: str) -> str:
         return self.prompts[key].format(**values)
 
+    def reason(self, trigger: str, **values: object) -> str:
+        """The detail of a handoff's reason, from the pack's `reasons` (the trigger's own name if absent)."""
+        template = self.reasons.get(trigger)
+        return template.format(**values) if template else trigger.replace("_", " ")
+
+    def attempt(self, key: str, **values: object) -> str:
+        return self.attempts[key].format(**values)
+
 
 REQUIRED_PROMPTS = frozenset({
     "handoff_wait", "callback_offer_closed", "callback_offer_busy", "callback_number", "callback_number_other",
-    "callback_window", "callback_confirm", "voicemail_intro", "ticket_intro",
-    "greeting", "clarify", "clarify_again", "handoff", "handoff_queue_question", "offer_person",
-    "low_confidence", "no_input", "goodbye", "anything_else", "ok_person", "language_handoff",
-    "distress", "frustrated_offer", "not_found_retry", "tool_failed",
+    "callback_window", "callback_confirm", "voicemail_intro", "ticket_intro", "handoff_sending",
+    "greeting", "clarify", "clarify_between", "handoff", "handoff_queue_question",
+    "low_confidence", "low_confidence_first", "no_input", "goodbye", "anything_else", "what_else", "language_handoff",
+    "distress", "frustrated_offer", "not_found_retry", "tool_failed", "slot_confirm_conflict", "already_tried",
+    "booking_found", "booking_done", "booking_none", "booking_pick_again",
+})  # fmt: skip
+REQUIRED_REASONS = frozenset({
+    "distress_marker", "other_language", "risk", "explicit_request", "dtmf_zero", "prior_attempt",
+    "negative_sentiment", "no_input", "low_asr_confidence", "contradiction", "slot_failed", "tool_failed",
+    "not_found", "not_understood", "step_failed", "booking_not_found", "booking_pick_failed",
+})  # fmt: skip
+REQUIRED_ATTEMPTS = frozenset({
+    "answered", "answer_given", "prior_attempt", "step_failed", "step_failed_result", "tool", "tool_failed",
+    "tool_not_found", "booking_found", "booking_none", "booking_none_result", "booked", "booked_result",
 })  # fmt: skip
 
 

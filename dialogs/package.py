@@ -1,8 +1,8 @@
 """The handoff package: what an agent needs so the caller never has to repeat themselves.
 
 A strict pydantic template, redacted on construction (card numbers, ID numbers and one-time codes never
-reach storage, logs or an agent's ear), rendered three ways: a whisper the agent hears before the call is
-bridged (under about 20 seconds of speech), JSON for systems, and a plain-text note for a ticket.
+reach storage, logs or an agent's ear), rendered as JSON for systems and as a plain-text note for a ticket.
+The whisper an agent hears before the call is bridged is written in the pack's words (`dialogs.summary`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ Category = Literal[
 ]
 Urgency = Literal["low", "normal", "high"]
 Authentication = Literal["unverified", "caller_id_matched", "verified"]
+FactSource = Literal["caller", "caller_id", "call_parameter", "tool"]
 Speaker = Literal["caller", "bot"]
 
 Redacted = Annotated[str, AfterValidator(redact)]
@@ -43,7 +44,7 @@ class KeyFact(_Strict):
 
     kind: str
     value: Redacted
-    source: Literal["caller", "caller_id", "call_parameter", "tool"] = "caller"
+    source: FactSource = "caller"
 
 
 class AttemptedAction(_Strict):
@@ -61,6 +62,13 @@ class TranscriptTurn(_Strict):
     start_ms: int
     end_ms: int
     confidence: float | None = None
+
+
+class CallbackRequest(_Strict):
+    """A callback the caller agreed to: the number to call (caller ID unless they keyed another) and when."""
+
+    number: str | None
+    window: str = "soon"  # a pack's callback window ("morning", ...), or "soon"
 
 
 class HandoffPackage(_Strict):
@@ -93,32 +101,6 @@ class HandoffPackage(_Strict):
             raise ValueError("primary_issue must be one or two lines")
         return self
 
-    def whisper(self) -> str:
-        """What the agent hears before the call is bridged: the essentials, speakable in about 20 s.
-
-        The queue, flags, facts and reason always fit; the caller's issue is shortened to what is left.
-        """
-        head = [f"Incoming call for {self.recommended_queue.replace('_', ' ')}."]
-        if self.urgency == "high":
-            head.append("Urgent.")
-        if self.frustrated:
-            head.append("The caller is frustrated.")
-        tail = []
-        shown = [fact for fact in self.key_facts if fact.source != "caller_id"][:3]  # the agent sees caller ID
-        facts = [f"{fact.kind.replace('_', ' ')} {_spell_digits(fact.value)}" for fact in shown]
-        if facts:
-            tail.append("Facts: " + "; ".join(facts) + ".")
-        tail.append(f"Reason: {_sentence(self.reason.detail)}")
-        fixed = len(" ".join(head + tail).split())
-        room = max(WHISPER_MAX_WORDS - fixed - 1, 6)
-        issue = _sentence(self.primary_issue).split()
-        if len(issue) > room:
-            issue = [*issue[: room - 1], issue[room - 1].rstrip(".,;") + "..."]
-        words = " ".join([*head, "Issue:", *issue, *tail]).split()
-        if len(words) > WHISPER_MAX_WORDS:  # very long facts or reason: keep the front
-            words = [*words[: WHISPER_MAX_WORDS - 1], words[WHISPER_MAX_WORDS - 1].rstrip(".,;") + "."]
-        return " ".join(words)
-
     def ticket_note(self) -> str:
         """A plain-text note for a help-desk ticket, with the transcript at the end."""
         lines = [
@@ -145,42 +127,6 @@ class HandoffPackage(_Strict):
         return "\n".join(lines)
 
 
-def _sentence(text: str) -> str:
-    text = " ".join(text.split())
-    return text if text.endswith((".", "?", "!")) else text + "."
-
-
-def _spell_digits(value: str) -> str:
-    """Digits read one by one ("1 2 3 4"), so a text-to-speech engine does not say "twelve thirty-four"."""
-    return " ".join(value) if value.isdigit() else value
-
-
 def _clock(ms: int) -> str:
     seconds = ms // 1000
     return f"{seconds // 60:02d}:{seconds % 60:02d}"
-
-
-def fallback_package(
-    call_sid: str,
-    *,
-    caller: str | None,
-    transcript: tuple[TranscriptTurn, ...],
-    trigger: str,
-    detail: str,
-    queue: str,
-) -> HandoffPackage:
-    """A package for when the conversation itself broke (a dropped stream, an unreadable call).
-
-    The call still goes to a person, with whatever the caller said so far.
-    """
-    said = [turn.text for turn in transcript if turn.speaker == "caller"]
-    return HandoffPackage(
-        handoff_id=f"{call_sid}-fallback",
-        call_sid=call_sid,
-        primary_issue=said[0] if said else "Unknown: the call was handed over before the caller described it.",
-        user_goal="Unknown; ask the caller.",
-        reason=EscalationReason(category="workflow_exception", trigger=trigger, detail=detail),
-        recommended_queue=queue,
-        caller=caller,
-        transcript=transcript,
-    )

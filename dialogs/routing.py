@@ -8,16 +8,24 @@ TaskRouter workspace needs Twilio's API), so it sits behind the `Availability` p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from dialogs.package import HandoffPackage
 
-Mode = Literal["transfer", "callback", "voicemail", "ticket"]
+HandoffMode = Literal["transfer", "callback", "voicemail", "ticket"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -36,7 +44,7 @@ class Target(_Strict):
     identity: str | None = None
     workflow_sid: str | None = None
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(None, exclude=True, repr=False)  # never stored, logged or served
 
     @model_validator(mode="after")
     def _has_address(self) -> Target:
@@ -49,6 +57,12 @@ class Target(_Strict):
         if bad:
             raise ValueError(f"SIP headers must start with X- (got {', '.join(bad)})")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_blanks(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """Stored and served without the fields this kind of target does not use."""
+        data: dict[str, object] = handler(self)
+        return {k: v for k, v in data.items() if v is not None}
 
     def describe(self) -> str:
         return {"phone": self.number, "sip": self.uri, "client": f"client:{self.identity}",
@@ -153,8 +167,7 @@ class RoutingRule(_Strict):
     why: str
 
 
-@dataclass(frozen=True)
-class QueueAvailability:
+class QueueAvailability(_Strict):
     """What we know right now about a queue's capacity."""
 
     open: bool
@@ -187,34 +200,16 @@ class CallMetadata:
     region: str | None = None
 
 
-@dataclass(frozen=True)
-class RoutingDecision:
-    """Where the handoff goes, how, and why."""
+class RoutingDecision(_Strict):
+    """Where the handoff goes, how, and why; stored with the call as it is (targets without their passwords)."""
 
     queue: str
-    mode: Mode
-    targets: tuple[Target, ...]
-    expected_wait_s: int | None
-    reasons: tuple[str, ...]
-    availability: QueueAvailability
-    checked: dict[str, str] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "queue": self.queue,
-            "mode": self.mode,
-            "targets": [t.model_dump(exclude_none=True, exclude={"password"}) for t in self.targets],
-            "expected_wait_s": self.expected_wait_s,
-            "reasons": list(self.reasons),
-            "availability": {
-                "open": self.availability.open,
-                "available_agents": self.availability.available_agents,
-                "expected_wait_s": self.availability.expected_wait_s,
-                "source": self.availability.source,
-                "detail": self.availability.detail,
-            },
-            "checked": dict(self.checked),
-        }
+    mode: HandoffMode
+    targets: tuple[Target, ...] = ()
+    expected_wait_s: int | None = None
+    reasons: tuple[str, ...] = ()
+    availability: QueueAvailability = Field(default_factory=lambda: QueueAvailability(open=True))
+    checked: dict[str, str] = Field(default_factory=dict)
 
 
 class Router:
@@ -259,7 +254,7 @@ class Router:
                 reasons.append(f"{queue.name} is {why} ({state.detail}); overflow -> {other.name}")
                 queue, state = other, other_state
         if not state.open:
-            mode: Mode = queue.overflow.when_closed
+            mode: HandoffMode = queue.overflow.when_closed
             reasons.append(f"{queue.name} is closed ({state.detail}) -> {mode}")
         elif state.available_agents == 0 or (state.expected_wait_s or 0) > queue.max_wait_s:
             mode = queue.overflow.when_busy

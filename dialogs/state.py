@@ -1,14 +1,61 @@
-"""One call's dialog state: everything the manager knows, built up event by event."""
+"""One call's dialog state: everything the manager knows, built up event by event, in typed fields."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
 
-from dialogs.package import AttemptedAction, EscalationReason, KeyFact, TranscriptTurn
+from dialogs.package import (
+    AttemptedAction,
+    Authentication,
+    EscalationReason,
+    FactSource,
+    HandoffPackage,
+    KeyFact,
+    TranscriptTurn,
+    Urgency,
+)
+from dialogs.routing import RoutingDecision
 
-Waiting = str  # what the bot last asked for: "routing", "slot:order_number", "anything_else", ...
+
+class Waiting(StrEnum):
+    """What the bot last asked the caller for (or the router, for `ROUTE`)."""
+
+    ROUTING_QUESTION = "routing_question"  # which topic: so a person request reaches the right team
+    ROUTE = "route"  # where the handoff can go; the router answers, not the caller
+    SLOT = "slot"  # a slot's value (`CallState.asked_slot` names it)
+    OFFER_PERSON = "offer_person"  # "say agent, or press zero" after unclear speech
+    DID_IT_HELP = "did_it_help"  # after a self-service step with a follow-up question
+    ANYTHING_ELSE = "anything_else"
+    OPEN = "open"  # "what else can I help with?"
+    BOOKING_PICK = "booking_pick"  # one of two offered options
+    CALLBACK_NUMBER = "callback_number"  # yes to the caller ID, or another number
+    CALLBACK_DIGITS = "callback_digits"  # a number keyed in
+    CALLBACK_WINDOW = "callback_window"  # morning, afternoon or evening
+
+    @property
+    def about_a_callback(self) -> bool:
+        return self in (Waiting.CALLBACK_NUMBER, Waiting.CALLBACK_DIGITS, Waiting.CALLBACK_WINDOW)
+
+
+@dataclass
+class PendingHandoff:
+    """A handoff decided, waiting for the router, then (for a callback) for the caller's number and time."""
+
+    package: HandoffPackage
+    routed: RoutingDecision | None = None
+    callback_number: str | None = None
+    callback_window: str | None = None
+    asked_number_twice: bool = False
+
+
+@dataclass
+class Booking:
+    """The booking flow so far: the booking found by caller ID, and the options offered."""
+
+    found: dict[str, object] = field(default_factory=dict)
+    options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -21,6 +68,7 @@ class CallState:
     turns: list[TranscriptTurn] = field(default_factory=list)
     intent: str | None = None
     intents_seen: list[str] = field(default_factory=list)
+    first_said: dict[str, str] = field(default_factory=dict)  # the caller's words when they raised each intent
     slots: dict[str, str] = field(default_factory=dict)
     facts: dict[str, KeyFact] = field(default_factory=dict)
     attempted: list[AttemptedAction] = field(default_factory=list)
@@ -29,21 +77,28 @@ class CallState:
     low_confidence_run: int = 0
     no_input: int = 0
     frustrated: bool = False
-    urgency: str = "normal"
+    urgency: Urgency = "normal"
     language: str | None = None
-    authentication: str = "unverified"
+    authentication: Authentication = "unverified"
     routing_asked: bool = False
+    routing_reason: EscalationReason | None = None  # why the caller is being routed (asked before routing)
     waiting: Waiting | None = None
+    asked_slot: str | None = None
+    slot_conflicts: dict[str, tuple[str, str]] = field(default_factory=dict)
     offer_reason: EscalationReason | None = None
+    apologised: bool = False  # "Sorry, I didn't catch that" is said at most once a call
     steps_given: set[str] = field(default_factory=set)
     keyed_digits: str = ""
-    work: dict[str, Any] = field(default_factory=dict)  # tool data a flow carries between turns
+    value_at_stake: float | None = None  # what a tool said the caller's item is worth (for high-value rules)
+    booking: Booking | None = None
+    handoff: PendingHandoff | None = None
+    tool_calls: int = 0
     prompts: int = 0
     done: bool = False
 
-    def fact(self, kind: str, value: str, source: str = "caller") -> None:
+    def fact(self, kind: str, value: str, source: FactSource = "caller") -> None:
         """Remember a fact; a later value for the same kind replaces the earlier one."""
-        self.facts[kind] = KeyFact(kind=kind, value=value, source=source)  # type: ignore[arg-type]
+        self.facts[kind] = KeyFact(kind=kind, value=value, source=source)
 
     def tried(self, action: str, result: str) -> None:
         self.attempted.append(AttemptedAction(action=action, result=result))
@@ -51,5 +106,14 @@ class CallState:
     def first_words(self, intent: str | None) -> str | None:
         """What the caller said when they first raised `intent` (or first said anything)."""
         caller = [t for t in self.turns if t.speaker == "caller"]
-        mentioned = self.work.get("first_said", {}).get(intent) if intent else None
+        mentioned = self.first_said.get(intent) if intent else None
         return mentioned or (caller[0].text if caller else None)
+
+    def ask(self, waiting: Waiting, slot: str | None = None) -> None:
+        """Remember what the bot has just asked for."""
+        self.waiting = waiting
+        self.asked_slot = slot if waiting is Waiting.SLOT else None
+
+    def next_call_id(self) -> str:
+        self.tool_calls += 1
+        return f"t{self.tool_calls}"

@@ -1,9 +1,10 @@
 """Escalation policies: small pure functions that each look at one kind of signal and may decide a handoff.
 
 `first()` asks them in priority order (safety, then what the caller asked for, then risk, then how the
-conversation is going) and returns the first decision. Each decision names its trigger and category, so the
-handoff package says exactly why the bot stepped aside. Weak signals (one urgency word, one low-confidence
-turn) never decide on their own; they shape the state the manager acts on.
+conversation is going) and returns the first verdict. Each verdict names its policy, trigger and category,
+so the handoff package says exactly why the bot stepped aside. Weak signals (one urgency word, one
+low-confidence turn) never decide on their own; they shape the state the manager acts on. The domain (which
+intents are risky, which switches and exceptions matter, what counts as high value) is the pack's.
 """
 
 from __future__ import annotations
@@ -13,17 +14,15 @@ from dataclasses import dataclass, field
 
 from dialogs.pack import BotPack
 from dialogs.package import EscalationReason
-from dialogs.state import CallState
+from dialogs.state import CallState, Waiting
 from dialogs.understanding import Reading
-
-STRONG = 0.6  # an intent score this high is taken at its word
-SELF_SERVICE_BEFORE_DISPUTE = ("order_status", "refund_request")
 
 
 @dataclass(frozen=True)
-class Decision:
+class PolicyVerdict:
     """A policy's verdict: hand off for `reason`, or (`ask_routing`) ask the one routing question first."""
 
+    policy: str
     reason: EscalationReason
     queue: str | None = None
     urgency: str | None = None
@@ -48,24 +47,24 @@ class Turn:
     @property
     def strong_intent(self) -> str | None:
         best = self.reading.best
-        return best.intent if best is not None and best.score >= STRONG else None
+        return best.intent if best is not None and best.score >= self.pack.policy.strong_intent_score else None
 
     @property
     def heard_clearly(self) -> bool:
         return self.confidence >= self.pack.policy.low_asr_confidence
 
 
-def distress(turn: Turn) -> Decision | None:
+def distress(turn: Turn) -> PolicyVerdict | None:
     """A health emergency or a caller in crisis goes to a person at once, whatever else is going on."""
     words = turn.reading.markers.get("distress")
     if not words:
         return None
-    return Decision(
-        EscalationReason(
-            category="distress",
-            trigger="distress_marker",
-            detail=f"The caller said something that may be an emergency ({words[0]}).",
-        ),
+    reason = EscalationReason(
+        category="distress", trigger="distress_marker", detail=turn.pack.reason("distress_marker", marker=words[0])
+    )
+    return PolicyVerdict(
+        "distress",
+        reason,
         queue=turn.pack.policy.distress_queue,
         urgency="high",
         say_first="distress",
@@ -73,93 +72,100 @@ def distress(turn: Turn) -> Decision | None:
     )
 
 
-def other_language(turn: Turn) -> Decision | None:
-    """A caller speaking another language is not kept in an English conversation."""
+def other_language(turn: Turn) -> PolicyVerdict | None:
+    """A caller speaking another language is not kept in a conversation in the pack's language."""
     language = turn.reading.language
     if language is None:
         return None
-    return Decision(
-        EscalationReason(
-            category="capability_gap",
-            trigger="other_language",
-            detail=f"The caller is speaking another language ({language}).",
-        ),
+    reason = EscalationReason(
+        category="capability_gap",
+        trigger="other_language",
+        detail=turn.pack.reason("other_language", language=language),
+    )
+    return PolicyVerdict(
+        "other_language",
+        reason,
         queue=turn.pack.policy.language_queue,
         say_first="language_handoff",
         language=language,
     )
 
 
-def risk(turn: Turn) -> Decision | None:
-    """Disputes, cancellations, security, account changes, legal threats and payments are never self-served."""
+def risk(turn: Turn) -> PolicyVerdict | None:
+    """Risky intents (disputes, cancellations, security, ...) are never self-served; nor are the pack's intent
+    switches, policy exceptions and high values."""
     name = turn.strong_intent
     if name is None or not turn.heard_clearly:
         return None
-    intent = turn.pack.intent(name)
-    state = turn.state
-    if intent.escalate is None:
-        return _high_value_refund(turn, name)
-    escalate = intent.escalate
+    pack, state = turn.pack, turn.state
+    intent = pack.intent(name)
     signals: dict[str, object] = {"intent": name, "score": turn.reading.best.score if turn.reading.best else 0}
     if turn.reading.has("person_request"):
         signals["also_asked_for_person"] = True
-    if state.intent in SELF_SERVICE_BEFORE_DISPUTE and escalate.trigger == "billing_dispute":
-        before = turn.pack.intent(state.intent).description.lower()
-        reason = EscalationReason(
-            category="risk_compliance",
-            trigger="intent_switch_to_dispute",
-            detail=f"The call started as {before} and turned into a billing dispute.",
-        )
-        return Decision(reason, queue=intent.queue, urgency="high", intent=name, signals=signals)
-    if name == "insurance_coverage" and ("appointment" in state.work or state.intent == "appointment_reschedule"):
-        reason = EscalationReason(
-            category="workflow_exception",
-            trigger="policy_exception",
-            detail="Rescheduling hinges on whether the caller's new insurance covers the visit; "
-            "coverage decisions are outside self-service.",
-        )
-        return Decision(reason, queue=intent.queue, intent=name, signals=signals)
+    for switch in pack.policy.intent_switches:
+        if name == switch.to and state.intent in switch.after:
+            before = pack.intent(state.intent).description.lower()
+            detail = pack.reason(switch.trigger, before=before)
+            reason = EscalationReason(category=switch.category, trigger=switch.trigger, detail=detail)
+            return PolicyVerdict(
+                "intent_switch", reason, queue=intent.queue, urgency=switch.urgency, intent=name, signals=signals
+            )
+    for exception in pack.policy.exceptions:
+        if name == exception.intent and state.intent in exception.during:
+            reason = EscalationReason(
+                category=exception.category, trigger=exception.trigger, detail=pack.reason(exception.trigger)
+            )
+            return PolicyVerdict("policy_exception", reason, queue=intent.queue, intent=name, signals=signals)
+    if intent.escalate is None:
+        return _high_value(turn, name)
+    escalate = intent.escalate
     reason = EscalationReason(
-        category=escalate.category,
-        trigger=escalate.trigger,
-        detail=f"{intent.description}. Policy: a person handles this.",
+        category=escalate.category, trigger=escalate.trigger, detail=pack.reason("risk", intent=intent.description)
     )
-    return Decision(
-        reason, queue=intent.queue, urgency=escalate.urgency, say_first=escalate.say, intent=name, signals=signals
+    return PolicyVerdict(
+        "risk",
+        reason,
+        queue=intent.queue,
+        urgency=escalate.urgency,
+        say_first=escalate.say,
+        intent=name,
+        signals=signals,
     )
 
 
-def _high_value_refund(turn: Turn, name: str) -> Decision | None:
-    total = turn.state.work.get("order_total")
-    if name != "refund_request" or total is None or total < turn.pack.policy.high_value_amount:
+def _high_value(turn: Turn, name: str) -> PolicyVerdict | None:
+    value = turn.state.value_at_stake
+    rule = next((r for r in turn.pack.policy.high_value if r.intent == name), None)
+    if rule is None or value is None or value < rule.above:
         return None
-    reason = EscalationReason(
-        category="high_value",
-        trigger="high_value_refund",
-        detail=f"A refund on an order of ${total:.2f}, above the self-service limit.",
+    detail = turn.pack.reason(rule.trigger, amount=value)
+    reason = EscalationReason(category="high_value", trigger=rule.trigger, detail=detail)
+    return PolicyVerdict(
+        "high_value", reason, queue=turn.pack.intent(name).queue, intent=name, signals={"value_at_stake": value}
     )
-    return Decision(reason, queue=turn.pack.intent(name).queue, intent=name, signals={"order_total": total})
 
 
-def explicit_request(turn: Turn) -> Decision | None:
+def explicit_request(turn: Turn) -> PolicyVerdict | None:
     """Asked for a person: hand off now, after at most one routing question when we don't know the topic."""
     words = turn.reading.markers.get("person_request")
     if not words:
         return None
-    state = turn.state
-    intent = turn.strong_intent if turn.strong_intent and turn.pack.intent(turn.strong_intent).handling else None
-    known = state.intent or intent or turn.pack.topic_in(turn.reading.normalised)
-    reason = EscalationReason(
-        category="capability_gap", trigger="explicit_request", detail=f"The caller asked for a person ({words[0]})."
-    )
+    pack, state = turn.pack, turn.state
+    strong = turn.strong_intent
+    intent = strong if strong and pack.intent(strong).handling else None
+    known = state.intent or intent or pack.topic_in(turn.reading.normalised)
+    detail = pack.reason("explicit_request", marker=words[0])
+    reason = EscalationReason(category="capability_gap", trigger="explicit_request", detail=detail)
     signals: dict[str, object] = {"markers": words, "known_intent": known or ""}
-    if known is None and not state.routing_asked and state.waiting != "routing":
-        return Decision(reason, ask_routing=True, signals=signals)
-    queue = turn.pack.intent(known).queue if known else None
-    return Decision(reason, queue=queue, intent=known if known != state.intent else None, signals=signals)
+    if known is None and not state.routing_asked and state.waiting is not Waiting.ROUTING_QUESTION:
+        return PolicyVerdict("explicit_request", reason, ask_routing=True, signals=signals)
+    queue = pack.intent(known).queue if known else None
+    return PolicyVerdict(
+        "explicit_request", reason, queue=queue, intent=known if known != state.intent else None, signals=signals
+    )
 
 
-def prior_attempt(turn: Turn) -> Decision | None:
+def prior_attempt(turn: Turn) -> PolicyVerdict | None:
     """A caller who already tried the self-service step is not asked to try it again."""
     name = turn.strong_intent
     if name is None or not turn.heard_clearly:
@@ -169,12 +175,10 @@ def prior_attempt(turn: Turn) -> Decision | None:
     intent = turn.pack.intent(name)
     if intent.handling is None or intent.handling.kind not in ("tool", "answer"):
         return None
-    reason = EscalationReason(
-        category="capability_gap",
-        trigger="repeated_failure",
-        detail=f"The caller already tried to fix it before calling, and it still fails: {intent.description.lower()}.",
-    )
-    return Decision(
+    detail = turn.pack.reason("prior_attempt", intent=intent.description.lower())
+    reason = EscalationReason(category="capability_gap", trigger="repeated_failure", detail=detail)
+    return PolicyVerdict(
+        "prior_attempt",
         reason,
         queue=intent.queue,
         intent=name,
@@ -184,7 +188,7 @@ def prior_attempt(turn: Turn) -> Decision | None:
     )
 
 
-def frustration(turn: Turn) -> Decision | None:
+def frustration(turn: Turn) -> PolicyVerdict | None:
     """Frustration after something already failed: stop trying, offer a person at once."""
     words = turn.reading.markers.get("frustration")
     state = turn.state
@@ -193,15 +197,18 @@ def frustration(turn: Turn) -> Decision | None:
     failed = sum(state.failures.values()) + state.clarifications + state.low_confidence_run + len(state.steps_given)
     if not failed and not state.frustrated:
         return None
-    reason = EscalationReason(
-        category="distress",
-        trigger="negative_sentiment",
-        detail=f"The caller is frustrated ({words[0]}) after the bot's attempt did not help.",
+    detail = turn.pack.reason("negative_sentiment", marker=words[0])
+    reason = EscalationReason(category="distress", trigger="negative_sentiment", detail=detail)
+    return PolicyVerdict(
+        "frustration",
+        reason,
+        say_first="frustrated_offer",
+        frustrated=True,
+        signals={"markers": words, "failed": failed},
     )
-    return Decision(reason, say_first="frustrated_offer", frustrated=True, signals={"markers": words, "failed": failed})
 
 
-POLICIES: tuple[Callable[[Turn], Decision | None], ...] = (
+POLICIES: tuple[Callable[[Turn], PolicyVerdict | None], ...] = (
     distress,
     other_language,
     risk,
@@ -211,11 +218,11 @@ POLICIES: tuple[Callable[[Turn], Decision | None], ...] = (
 )
 
 
-def first(pack: BotPack, state: CallState, reading: Reading, confidence: float) -> Decision | None:
+def first(pack: BotPack, state: CallState, reading: Reading, confidence: float) -> PolicyVerdict | None:
     """The highest-priority policy that fires on this turn, or None."""
     turn = Turn(pack, state, reading, confidence)
     for policy in POLICIES:
-        decision = policy(turn)
-        if decision is not None:
-            return decision
+        verdict = policy(turn)
+        if verdict is not None:
+            return verdict
     return None

@@ -2,6 +2,7 @@
 
 Deliberately simple and explainable: keywords and example phrases from the bot pack, compared on
 normalised words. Every score it gives can be read off the pack, and the dialog logs it with each decision.
+The language (function words, digit words, fact phrases) is the pack's too.
 """
 
 from __future__ import annotations
@@ -9,26 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from dialogs.pack import BotPack, Intent
+from dialogs.pack import BotPack, Intent, Words
 
-_STOP = frozenset(
-    """a an the i i'm im me my to of and or is it its this that for on in at with be can could would you your
-    we our us do does did have has had am are was were will just please want need like so""".split()  # noqa: SIM905
-)
-_DIGIT_WORDS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}  # fmt: skip
-_ERROR_QUOTE = re.compile(
-    r"\b(?:says|said|saying|shows|error(?: message)?(?: is)?)\s+(?:that\s+)?[\"']?([^.?!\"']{3,60})"
-)
-_DEVICES = ("iphone", "android", "ipad", "laptop", "computer", "mac", "the app", "website", "browser", "tablet")
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_NOT_WORD = re.compile(r"[^\w' ]+|_")
 
 
 def normalise(text: str) -> str:
-    """Lower case, apostrophes kept inside words, other punctuation gone, single spaces."""
-    text = text.lower().replace("’", "'")
-    text = re.sub(r"[^a-z0-9' ]+", " ", text)
-    return " ".join(word.strip("'") for word in text.split())
+    """Lower case, apostrophes kept inside words, other punctuation gone, single spaces (any script)."""
+    text = _NOT_WORD.sub(" ", text.lower().replace("’", "'"))
+    return " ".join(word.strip("'") for word in text.split() if word.strip("'"))
 
 
 def has_phrase(normalised: str, phrase: str) -> bool:
@@ -39,10 +29,6 @@ def has_phrase(normalised: str, phrase: str) -> bool:
 def matched(normalised: str, phrases: list[str]) -> list[str]:
     """The phrases of a marker list that occur in the text."""
     return [p for p in phrases if has_phrase(normalised, p)]
-
-
-def _content(words: str) -> set[str]:
-    return {w for w in words.split() if w not in _STOP}
 
 
 @dataclass(frozen=True)
@@ -74,7 +60,7 @@ class Reading:
         return bool(self.markers.get(marker))
 
 
-def score_intent(intent: Intent, normalised: str) -> IntentScore:
+def score_intent(intent: Intent, normalised: str, stop: frozenset[str]) -> IntentScore:
     """Keywords count most (a multi-word keyword is near-certain); otherwise the closest example's overlap."""
     best = IntentScore(intent.name, 0.0, "")
     for keyword in intent.keywords:
@@ -82,11 +68,11 @@ def score_intent(intent: Intent, normalised: str) -> IntentScore:
             score = 0.9 if " " in keyword.strip() else 0.6
             if score > best.score:
                 best = IntentScore(intent.name, score, f"keyword {keyword!r}")
-    said = _content(normalised)
+    said = _content(normalised, stop)
     if not said:
         return best
     for example in intent.examples:
-        wanted = _content(normalise(example))
+        wanted = _content(normalise(example), stop)
         if not wanted:
             continue
         shared = len(said & wanted)
@@ -100,8 +86,9 @@ def score_intent(intent: Intent, normalised: str) -> IntentScore:
 def read(pack: BotPack, text: str) -> Reading:
     """Understand one utterance against the pack."""
     norm = normalise(text)
+    stop = frozenset(pack.words.stop)
     scores = sorted(
-        (s for s in (score_intent(i, norm) for i in pack.intents) if s.score > 0),
+        (s for s in (score_intent(i, norm, stop) for i in pack.intents) if s.score > 0),
         key=lambda s: (-s.score, s.intent),
     )
     m = pack.markers
@@ -111,7 +98,6 @@ def read(pack: BotPack, text: str) -> Reading:
     markers = {
         name: matched(norm, phrases)
         for name, phrases in {
-            "person_request": m.person_request,  # matched on the text without exclusions, below
             "urgency": m.urgency,
             "frustration": m.frustration,
             "distress": m.distress,
@@ -119,48 +105,68 @@ def read(pack: BotPack, text: str) -> Reading:
             "affirm": m.affirm,
             "deny": m.deny,
             "goodbye": m.goodbye,
+            "choose_first": m.choose_first,
+            "choose_second": m.choose_second,
         }.items()
     }
     markers["person_request"] = matched(without_exclusions, m.person_request)
+    unclear = not scores or scores[0].score < pack.policy.min_intent_score
     return Reading(
         text=text,
         normalised=norm,
         scores=tuple(scores),
         markers={k: v for k, v in markers.items() if v},
-        digits=spoken_digits(norm),
-        facts=_facts(text, norm),
-        language=_language(pack, norm) if not scores or scores[0].score < pack.policy.min_intent_score else None,
+        digits=spoken_digits(norm, pack.words),
+        facts=_facts(text, norm, pack.words),
+        language=_language(pack, norm, stop) if unclear else None,
     )
 
 
-def spoken_digits(normalised: str) -> str:
+def spoken_digits(normalised: str, words: Words) -> str:
     """Every digit said, in order, whether as numerals ("4 8 1") or words ("four eight one")."""
-    out = []
+    out: list[str] = []
+    after_another = set(words.digits_after_another)
     for word in normalised.split():
-        if word.isdigit():
+        if word.isdigit() and word.isascii():
             out.append(word)
-        elif (word in _DIGIT_WORDS and word not in ("o", "oh")) or (word in ("oh", "o") and out):
-            out.append(_DIGIT_WORDS[word])
+        elif word in words.digits and (word not in after_another or out):
+            out.append(words.digits[word])
     return "".join(out)
 
 
-def _facts(text: str, norm: str) -> dict[str, str]:
+def _content(words: str, stop: frozenset[str]) -> set[str]:
+    return {w for w in words.split() if w not in stop}
+
+
+def _facts(text: str, norm: str, words: Words) -> dict[str, str]:
     facts: dict[str, str] = {}
-    quote = _ERROR_QUOTE.search(text.lower())
+    quote = _error_quote(words).search(text.lower()) if words.error_verbs else None
     if quote:
         facts["error_message"] = quote.group(1).strip()
-    device = next((d for d in _DEVICES if has_phrase(norm, d)), None)
-    if device:
-        facts["device"] = device.removeprefix("the ")
-    day = next((d for d in _WEEKDAYS if has_phrase(norm, d)), None)
-    if day:
-        facts["day_mentioned"] = day.capitalize()
+    for kind, phrases in words.facts.items():
+        value = next((value for phrase, value in phrases.items() if has_phrase(norm, phrase)), None)
+        if value is not None:
+            facts[kind] = value
     return facts
 
 
-def _language(pack: BotPack, norm: str) -> str | None:
-    """Another language, when at least two of its marker words appear and no English content does."""
-    if len([w for w in norm.split() if w in _STOP]) >= 3:  # plenty of English around a "hola"
+_ERROR_PATTERNS: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+
+def _error_quote(words: Words) -> re.Pattern[str]:
+    """What follows "it says ..." or "the error is ...": the message the caller sees."""
+    verbs = tuple(words.error_verbs)
+    pattern = _ERROR_PATTERNS.get(verbs)
+    if pattern is None:
+        alternatives = "|".join(re.escape(v) for v in sorted(verbs, key=len, reverse=True))
+        pattern = re.compile(rf"\b(?:{alternatives})\s+(?:that\s+)?[\"']?([^.?!\"']{{3,60}})")
+        _ERROR_PATTERNS[verbs] = pattern
+    return pattern
+
+
+def _language(pack: BotPack, norm: str, stop: frozenset[str]) -> str | None:
+    """Another language, when at least two of its marker words appear and no content of the pack's does."""
+    if len([w for w in norm.split() if w in stop]) >= 3:  # plenty of the pack's language around a "hola"
         return None
     for language, words in pack.markers.other_language.items():
         hits = matched(norm, words)

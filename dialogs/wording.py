@@ -1,4 +1,4 @@
-"""Speech-friendly wording: how numbers, lists and summaries sound on a phone line."""
+"""Speech-friendly wording: how numbers, lists and waits sound on a phone line, in the pack's words."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ def digit_by_digit(value: str) -> str:
     return " ".join(value) if value.isdigit() else value
 
 
-def spoken_list(items: list[str]) -> str:
-    """ "a", "a and b", "a, b, and c"."""
+def spoken_list(items: list[str], and_: str = "and") -> str:
+    """ "a", "a and b", "a, b, and c" (with the pack's word for "and")."""
     if len(items) <= 1:
         return "".join(items)
     if len(items) == 2:
-        return f"{items[0]} and {items[1]}"
-    return ", ".join(items[:-1]) + f", and {items[-1]}"
+        return f"{items[0]} {and_} {items[1]}"
+    return ", ".join(items[:-1]) + f", {and_} {items[-1]}"
 
 
 def no_urls(text: str) -> str:
@@ -26,7 +26,13 @@ def no_urls(text: str) -> str:
     return " ".join(_URL.sub("", text).split())
 
 
-def last_digits(phone: str | None, count: int = 4) -> str:
-    """The last digits of a phone number, read one at a time."""
+def last_digits(phone: str | None, count: int = 4, unknown: str = "on file") -> str:
+    """The last digits of a phone number, read one at a time (`unknown` when there is none)."""
     digits = "".join(ch for ch in phone or "" if ch.isdigit())
-    return digit_by_digit(digits[-count:]) if digits else "on file"
+    return digit_by_digit(digits[-count:]) if digits else unknown
+
+
+def minutes(seconds: int, one: str, many: str) -> str:
+    """A wait in whole minutes, at least one: `one` ("one minute") or `many` ("{n} minutes")."""
+    count = max(1, round(seconds / 60))
+    return one if count == 1 else many.format(n=count)

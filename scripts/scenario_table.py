@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from telephony.replay_check import bot_turns_before_handoff
+from telephony.replay.checks import bot_turns_before_handoff
 
 
 def main(folder: Path) -> None:

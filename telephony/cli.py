@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 
 from dialogs.errors import BotPackError
-from telephony.errors import ReplayError, ScenarioError
-from telephony.settings import SettingsError, load_settings, settings_table
+from telephony.replay.errors import ReplayError, ScenarioError
+from telephony.server.settings import SettingsError, load_settings, settings_table
 from voice.errors import ModelFetchError, ModelNotFound, VoiceError
 
 app = typer.Typer(help="A phone bot that hands calls to people with the context attached.", no_args_is_help=True)
@@ -48,8 +48,8 @@ def serve(
     """Answer Twilio calls: voice webhook, media stream, and the JSON API."""
     import uvicorn
 
-    from telephony.app import create_app
-    from telephony.services import build_services
+    from telephony.server.app import create_app
+    from telephony.server.services import build_services
 
     settings = _settings(host=host, port=port, asr=asr)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -69,16 +69,21 @@ def replay(
     asr: Annotated[str, typer.Option(help="oracle (reference text, timed by the real VAD) or vosk.")] = "oracle",
     asr_wer: Annotated[float, typer.Option(help="Oracle ASR noise: substitute or drop this share of words.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the oracle ASR noise.")] = 0,
-    speed: Annotated[float, typer.Option(help="1 plays in real time; 10 ten times faster.")] = 1.0,
+    speed: Annotated[float, typer.Option(help="Wall clock: 1 plays in real time; 10 ten times faster.")] = 1.0,
+    clock: Annotated[
+        str, typer.Option(help="virtual (in process: each frame waits for the call to settle) or wall.")
+    ] = "virtual",
     agent: Annotated[str | None, typer.Option(help="Agent behaviour: answer, busy, no-answer, ...")] = None,
     check: Annotated[bool, typer.Option("--check", help="Verify each scenario's expect block.")] = False,
     out_dir: Annotated[Path, typer.Option(help="Where result JSON and bot-audio WAVs go.")] = Path("replay-out"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdicts.")] = False,
 ) -> None:
     """Play Twilio's part of recorded calls against the server, and report what the bot heard, said and did."""
-    from telephony.replay import ReplayOptions, TwilioPlayer, caller_audio, replay_in_process
-    from telephony.replay_check import check as run_checks
-    from telephony.scenario import load_scenario
+    from telephony.replay.checks import check as run_checks
+    from telephony.replay.in_process import replay_in_process
+    from telephony.replay.player import ReplayOptions, TwilioPlayer, caller_audio
+    from telephony.replay.scenario import load_scenario
+    from telephony.replay.wires import NetworkWire
     from voice.tts import SpeechSynthesizer
 
     if asr not in ("oracle", "vosk"):
@@ -88,7 +93,19 @@ def replay(
         files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
     if not files:
         raise _fail("no scenario files given", 2)
-    options = ReplayOptions(speed=speed, asr=asr, wer=asr_wer, seed=seed, agent=agent, out_dir=out_dir)
+    if clock not in ("virtual", "wall"):
+        raise _fail(f"--clock must be virtual or wall, not {clock!r}", 2)
+    if url is not None:
+        clock = "wall"  # a running server is reached over the network, in real time
+    options = ReplayOptions(
+        speed=speed,
+        asr=asr,
+        wer=asr_wer,
+        seed=seed,
+        agent=agent,
+        out_dir=out_dir,
+        clock=clock,  # type: ignore[arg-type]
+    )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = _settings()
 
@@ -103,7 +120,7 @@ def replay(
             finally:
                 synth.close()
             player = TwilioPlayer(
-                url,
+                NetworkWire(url, speed),
                 auth_token=os.environ.get("HANDOFF_TWILIO_AUTH_TOKEN", ""),
                 api_token=os.environ.get("HANDOFF_API_TOKEN"),
                 options=options,

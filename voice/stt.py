@@ -1,4 +1,4 @@
-"""Speech recognition for one call: vosk on the caller's audio, or "oracle ASR" from a reference script.
+"""Speech recognition for one call: what a recogniser is, and vosk on the caller's audio.
 
 A recogniser is fed the caller's 8 kHz PCM between `start_utterance` and `finish_utterance`, which the
 session calls when its VAD opens and closes an utterance. Every method here blocks (vosk decodes in C on
@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +23,10 @@ import vosk
 
 from voice.codec import SAMPLE_RATE
 from voice.errors import ModelNotFound
-from voice.models import locate_model
 
 log = logging.getLogger(__name__)
 
 VOSK_SAMPLE_RATE = 16000  # the small English models are trained on 16 kHz audio
-_ORACLE_PARTIAL_EVERY_FRAMES = 10  # one partial per 200 ms of audio, like a streaming engine's cadence
-_ORACLE_MS_PER_PARTIAL_WORD = 200
-_PCM_BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
 
 
 @dataclass(frozen=True)
@@ -73,6 +67,9 @@ class StreamingRecognizer(Protocol):
     def finish_utterance(self, start_ms: int, end_ms: int) -> Transcript | None:
         """The VAD closed the utterance; returns the final transcript, or None if nothing was heard."""
 
+    def set_phrases(self, phrases: tuple[str, ...]) -> None:
+        """Narrow recognition to these phrases from the next utterance on; empty lifts the limit."""
+
     def close(self) -> None:
         """Release the engine's resources; the call is over."""
 
@@ -83,15 +80,6 @@ class RecognizerFactory(Protocol):
     name: str
 
     def new_recognizer(self, call_sid: str) -> StreamingRecognizer: ...
-
-
-def build_recognizer_factory(kind: str, model_path: Path | None, cache_dir: Path, model_name: str) -> RecognizerFactory:
-    """The factory the settings ask for: "vosk" (raises ModelNotFound without a model) or "oracle"."""
-    if kind == "vosk":
-        return VoskRecognizerFactory(locate_model(model_path, cache_dir, model_name))
-    if kind == "oracle":
-        return OracleRecognizerFactory()
-    raise ValueError(f"unknown recogniser kind {kind!r}; expected 'vosk' or 'oracle'")
 
 
 # --- vosk -----------------------------------------------------------------------------------------
@@ -188,7 +176,7 @@ class VoskRecognizer:
         words = self._words(pieces)
         origin = self._origin_ms or 0
         end_ms = words[-1].end_ms if words else origin + self._elapsed_ms()
-        return Transcript(text, _mean_confidence(words), origin, end_ms, words, False, "vosk")
+        return Transcript(text, mean_confidence(words), origin, end_ms, words, False, "vosk")
 
     def finish_utterance(self, start_ms: int, end_ms: int) -> Transcript | None:
         """Flush and finalise; the transcript spans the VAD's [start_ms, end_ms], its words their own."""
@@ -206,7 +194,7 @@ class VoskRecognizer:
         self._partial_text = ""
         if not text:
             return None
-        return Transcript(text, _mean_confidence(words), start_ms, end_ms, words, True, "vosk")
+        return Transcript(text, mean_confidence(words), start_ms, end_ms, words, True, "vosk")
 
     def close(self) -> None:
         self._pieces = []
@@ -272,169 +260,6 @@ def _parse_vosk(raw: str, words_key: str, text_key: str) -> tuple[str, list[_Vos
     return str(data.get(text_key, "")).strip(), words
 
 
-def _mean_confidence(words: Sequence[Word]) -> float:
+def mean_confidence(words: Sequence[Word]) -> float:
+    """An utterance's confidence: the mean of its words' (0 with no words)."""
     return sum(w.confidence for w in words) / len(words) if words else 0.0
-
-
-# --- oracle ASR -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OracleUtterance:
-    """One caller turn in an oracle ASR script: what was said and the confidence to report for it.
-
-    An empty `text` scripts a turn where the VAD fires but nothing is recognised (a cough, line noise).
-    """
-
-    text: str
-    confidence: float = 1.0
-
-
-# Words a noisy recogniser plausibly puts in place of another: short, common, often confused.
-_SUBSTITUTES = (
-    "a", "the", "and", "in", "on", "to", "uh", "um", "yeah", "no", "know", "now", "can", "an", "of",
-    "it", "is", "that", "what", "for",
-)  # fmt: skip
-_SUBSTITUTED_CONFIDENCE = 0.4  # a substituted word carries a low confidence, as real misrecognitions do
-
-
-class OracleRecognizerFactory:
-    """Oracle ASR: each call's reference transcript stands in for recognition, timed by the real VAD.
-
-    The spoken-dialog research term: the recogniser is replaced by the reference ("oracle") text, so a
-    scenario tests the dialog and the turn-taking without a model, and runs the same everywhere. With
-    `wer` > 0 words are substituted or dropped at that rate, deterministically for a `seed` and call SID.
-    """
-
-    name = "oracle"
-
-    def __init__(self, wer: float = 0.0, seed: int = 0) -> None:
-        if not 0.0 <= wer <= 1.0:
-            raise ValueError(f"wer must be between 0 and 1, got {wer}")
-        self.wer = wer
-        self.seed = seed
-        self._scripts: dict[str, tuple[tuple[OracleUtterance, ...], float, int]] = {}
-
-    def register(
-        self,
-        call_sid: str,
-        utterances: list[OracleUtterance],
-        *,
-        wer: float | None = None,
-        seed: int | None = None,
-        noise_key: str | None = None,
-    ) -> None:
-        """Script what the caller on `call_sid` says, turn by turn, before the call's recogniser is made.
-
-        `wer` and `seed` override the factory's for this call; `noise_key` (a scenario name, say) seeds
-        the noise instead of the call SID, so a replay with a fresh SID repeats the same substitutions.
-        """
-        wer = self.wer if wer is None else wer
-        if not 0.0 <= wer <= 1.0:
-            raise ValueError(f"wer must be between 0 and 1, got {wer}")
-        key = noise_key if noise_key is not None else call_sid
-        self._scripts[call_sid] = (
-            tuple(utterances),
-            wer,
-            (self.seed if seed is None else seed) + zlib.crc32(key.encode()),
-        )
-
-    def new_recognizer(self, call_sid: str) -> OracleRecognizer:
-        entry = self._scripts.get(call_sid)
-        if entry is None:
-            log.warning("oracle ASR: no script registered for call %s; it will hear nothing", call_sid)
-            entry = ((), self.wer, self.seed + zlib.crc32(call_sid.encode()))
-        script, wer, seed = entry
-        # crc32, not hash(): str hashes are salted per process, and a run must repeat exactly.
-        return OracleRecognizer(call_sid, script, wer, random.Random(seed))
-
-
-class OracleRecognizer:
-    """Oracle ASR for one call: ignores the audio's content and says the next scripted utterance.
-
-    The audio still matters: the VAD decides when an utterance starts and ends, `accept` counts frames
-    to reveal the text as growing partials, and the final's words are spread evenly over the VAD span.
-    """
-
-    def __init__(self, call_sid: str, script: Sequence[OracleUtterance], wer: float, rng: random.Random) -> None:
-        self.call_sid = call_sid
-        self._script = script
-        self._wer = wer
-        self._rng = rng
-        self._next = 0
-        self._current: tuple[tuple[str, float], ...] | None = None  # (word, confidence) of the turn
-        self._start_ms = 0
-        self._frames = 0
-        self._revealed = 0
-
-    def start_utterance(self, t_ms: int) -> None:
-        self._start_ms = t_ms
-        self._frames = 0
-        self._revealed = 0
-
-    def accept(self, pcm8k: bytes) -> Transcript | None:
-        self._frames += len(pcm8k) // (_PCM_BYTES_PER_MS * 20)
-        words = self._turn()
-        if words is None:
-            return None
-        shown = min(len(words), self._frames // _ORACLE_PARTIAL_EVERY_FRAMES)
-        if shown <= self._revealed:
-            return None
-        self._revealed = shown
-        step = _ORACLE_MS_PER_PARTIAL_WORD
-        timed = tuple(
-            Word(text, self._start_ms + i * step, self._start_ms + (i + 1) * step, conf)
-            for i, (text, conf) in enumerate(words[:shown])
-        )
-        return self._transcript(timed, self._start_ms, self._start_ms + self._frames * 20, final=False)
-
-    def finish_utterance(self, start_ms: int, end_ms: int) -> Transcript | None:
-        words = self._turn()
-        self._current = None
-        self._frames = 0
-        self._revealed = 0
-        if words is None:
-            log.info(
-                "oracle ASR: the VAD found speech beyond the script on call %s (%d-%d ms); reporting nothing",
-                self.call_sid,
-                start_ms,
-                end_ms,
-            )
-            return None
-        self._next += 1
-        if not words:
-            return None
-        span = max(end_ms - start_ms, 0) / len(words)
-        timed = tuple(
-            Word(text, start_ms + round(i * span), start_ms + round((i + 1) * span), conf)
-            for i, (text, conf) in enumerate(words)
-        )
-        return self._transcript(timed, start_ms, end_ms, final=True)
-
-    def close(self) -> None:
-        self._current = None
-
-    def _turn(self) -> tuple[tuple[str, float], ...] | None:
-        """The words of the current scripted turn with noise applied once, or None past the script."""
-        if self._current is None:
-            if self._next >= len(self._script):
-                return None
-            utterance = self._script[self._next]
-            self._current = self._noisy(utterance.text.split(), utterance.confidence)
-        return self._current
-
-    def _noisy(self, words: list[str], confidence: float) -> tuple[tuple[str, float], ...]:
-        """Substitute or drop each word with probability `wer` (half each); wer=0 is the identity."""
-        out: list[tuple[str, float]] = []
-        for word in words:
-            if self._wer == 0.0 or self._rng.random() >= self._wer:
-                out.append((word, confidence))
-            elif self._rng.random() < 0.5:
-                choices = [s for s in _SUBSTITUTES if s != word.lower()]
-                out.append((self._rng.choice(choices), min(confidence, _SUBSTITUTED_CONFIDENCE)))
-            # else: dropped
-        return tuple(out)
-
-    def _transcript(self, words: tuple[Word, ...], start_ms: int, end_ms: int, final: bool) -> Transcript:
-        text = " ".join(w.text for w in words)
-        return Transcript(text, _mean_confidence(words), start_ms, end_ms, words, final, "oracle")

@@ -27,7 +27,7 @@ from telephony.store.transactions import Row, Transactions, as_rows, require, re
 
 
 class DeliveryRow(TypedDict):
-    """A delivery as returned; it satisfies `telephony.delivery.DeliveryRecord`."""
+    """A delivery as returned; it satisfies `telephony.desk.delivery.DeliveryRecord`."""
 
     delivery_id: str
     handoff_id: str
@@ -185,7 +185,7 @@ class AfterHandoff(Transactions):
         with self._tx("voicemails", call_sid, read_only=True) as s:
             return as_rows(s.scalars(select(Voicemail).where(Voicemail.call_sid == call_sid)))
 
-    # --- webhook deliveries (the `telephony.delivery.DeliveryLog` protocol) --------------------------------
+    # --- webhook deliveries (the `telephony.desk.delivery.DeliveryLog` protocol) --------------------------------
 
     def add_delivery(self, delivery_id: str, handoff_id: str, url: str, payload: Mapping[str, object]) -> None:
         """Record a delivery as "pending" before it is sent; again with the same id, nothing changes."""

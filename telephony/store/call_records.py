@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from dialogs.package import HandoffPackage
-from telephony.records import (
+from telephony.calls.records import (
+    CallDecision,
     CallRecord,
-    Decision,
     PromptRecord,
     TimelineEntry,
+    TransferProgress,
     TurnLatency,
     TurnRecord,
 )
@@ -47,8 +48,9 @@ def apply_record(call: Call, record: CallRecord) -> None:
     call.created_at = min(call.created_at, from_epoch(record.created_at))
     if record.parameters:
         call.parameters = dict(record.parameters)
-    if record.outcome:
-        call.outcome = dict(record.outcome)
+    progress = record.progress.model_dump(mode="json", exclude_defaults=True)
+    if progress:
+        call.progress = progress
     if record.latencies:
         call.latencies = [latency.model_dump(mode="json") for latency in record.latencies]
     if record.protocol_errors:
@@ -81,9 +83,10 @@ def timeline_rows(record: CallRecord, now: datetime) -> list[dict[str, object]]:
     ]
 
 
-def handoff_routing(decision: Decision) -> dict[str, object]:
+def handoff_routing(decision: CallDecision) -> dict[str, object]:
     """The handoff's routing column: the router's decision (queue, targets, reasons) and the mode it chose."""
-    return {"mode": decision.mode, "decision_reason": decision.reason, **decision.routing}
+    routing = decision.routing.model_dump(mode="json") if decision.routing is not None else {}
+    return {"mode": decision.mode, "decision_reason": decision.reason, **routing}
 
 
 def record_from_rows(
@@ -95,7 +98,7 @@ def record_from_rows(
     decision = None
     if call.decision is not None:
         package = HandoffPackage.model_validate(handoff.package) if handoff is not None else None
-        decision = Decision.model_validate({**call.decision, "package": package})
+        decision = CallDecision.model_validate({**call.decision, "package": package})
     record = CallRecord.model_validate(
         {
             "call_sid": call.call_sid,
@@ -117,11 +120,9 @@ def record_from_rows(
             "latencies": [TurnLatency.model_validate(latency) for latency in call.latencies],
             "protocol_errors": call.protocol_errors,
             "decision": decision,
+            "progress": TransferProgress.model_validate(call.progress),
         }
     )
-    # Assigned, not validated: the server keeps richer values here (lists of attempts, a voicemail dict) than
-    # the field's declared scalars, and the record must come back as the server held it.
-    record.outcome = dict(call.outcome)  # type: ignore[arg-type]
     return record
 
 

@@ -12,7 +12,7 @@ the call SID, so a caller catches one type and knows whether to retry.
 
 from __future__ import annotations
 
-from telephony.errors import TelephonyError
+from telephony import TelephonyError
 
 
 class StoreError(TelephonyError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, MetaData, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -87,8 +87,8 @@ class Base(DeclarativeBase):
 
 
 class Call(Base):
-    """One phone call, by its CallSid. `decision`, `latencies` and `protocol_errors` keep the rest of the
-    in-memory `CallRecord`, so a server that restarts mid-call can load the record and carry on."""
+    """One phone call, by its CallSid. `decision`, `progress`, `latencies` and `protocol_errors` keep the rest
+    of the in-memory `CallRecord` as validated JSON, so a server that restarts mid-call can load it and carry on."""
 
     __tablename__ = "calls"
 
@@ -103,7 +103,7 @@ class Call(Base):
     asr_engine: Mapped[str | None] = mapped_column(String(NAME))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    outcome: Mapped[dict[str, object]] = mapped_column(default=dict)
+    progress: Mapped[dict[str, object]] = mapped_column(default=dict)
     final_outcome: Mapped[str | None] = mapped_column(String(NAME))
     decision: Mapped[dict[str, object] | None] = mapped_column(JSON(none_as_null=True))
     latencies: Mapped[list[dict[str, object]]] = mapped_column(default=list)
@@ -140,6 +140,7 @@ class Prompt(Base):
     mark: Mapped[str] = mapped_column(String(NAME))
     text: Mapped[str] = mapped_column(Text)
     cached: Mapped[bool] = mapped_column(default=False)
+    interruptible: Mapped[bool] = mapped_column(default=True, server_default=true())
     play_start_ms: Mapped[int]
     duration_ms: Mapped[int]
     played: Mapped[bool] = mapped_column(default=False)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dialogs.package import HandoffPackage
-from telephony.records import CallRecord
+from telephony.calls.records import CallRecord
 from telephony.store.after_handoff import AfterHandoff, deliveries_query, dial_attempts_query
 from telephony.store.call_records import (
     apply_record,

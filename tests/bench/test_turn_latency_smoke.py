@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.turn_latency import collect
-from telephony.settings import Settings
+from telephony.server.settings import Settings
 
 SCENARIO = Path(__file__).resolve().parents[2] / "audio_fixtures" / "scenarios" / "talk_to_a_person.yaml"
 

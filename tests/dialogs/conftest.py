@@ -22,6 +22,7 @@ from dialogs.events import (
 from dialogs.manager import DialogManager, DialogManagerFactory
 from dialogs.pack import BotPack, load_pack
 from dialogs.package import HandoffPackage
+from dialogs.routing import QueueAvailability, RoutingDecision
 from dialogs.tools import ToolBox
 
 CALLER = "+15551230003"  # has orders 481523 and 730018 in the bundled data
@@ -101,9 +102,12 @@ class Call:
                 ok, data = self.toolbox.run(action.tool, action.arguments)
                 out.extend(self._handle(ToolResult(action.call_id, action.tool, ok, data, t_ms=event.t_ms)))
             if isinstance(action, Route):  # as the session does without a router: a live transfer, queue as given
-                routed = Routed(queue=action.package.recommended_queue, mode=self.route_mode, expected_wait_s=None,
-                                open=self.route_mode == "transfer", t_ms=event.t_ms)  # fmt: skip
-                out.extend(self._handle(routed))
+                decision = RoutingDecision(
+                    queue=action.package.recommended_queue,
+                    mode=self.route_mode,  # type: ignore[arg-type]
+                    availability=QueueAvailability(open=self.route_mode == "transfer"),
+                )
+                out.extend(self._handle(Routed(decision, t_ms=event.t_ms)))
         return out
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ from dialogs.actions import Action, CallTool, EndCall, Explain, HandOff, Listen,
 from dialogs.events import CallerHungUp, DialogEvent, DtmfPressed, PromptPlayed
 from dialogs.manager import DialogManagerFactory
 from dialogs.pack import BotPack
+from dialogs.state import Waiting
 from dialogs.tools import DataTools
 from tests.dialogs.conftest import (
     APPOINTMENT_CALLER,
@@ -38,7 +39,7 @@ APPOINTMENT = {
     "insurance": "Blue Shield PPO",
 }
 SLOTS = ["Monday, November 30 at 9 AM", "Tuesday, December 1 at 2:15 PM", "Wednesday, December 2 at 11 AM"]
-SELF_SERVICE = ("answer:", "found:", "did_it_help:", "slot:", "reschedule_")
+SELF_SERVICE = ("answer:", "found:", "did_it_help:", "slot:", "booking_")
 
 
 def self_service_says(actions: list[Action]) -> list[Say]:
@@ -74,8 +75,8 @@ def test_each_new_dialog_has_its_own_state() -> None:
     first, second = factory.new_dialog("CA1"), factory.new_dialog("CA2")
     first.handle(started())
     first.handle(said("I want to pay my bill."))
-    assert first.state.waiting == "route" and first.state.work.get("package") is not None
-    assert second.state.waiting is None and not second.state.work
+    assert first.state.waiting is Waiting.ROUTE and first.state.handoff is not None
+    assert second.state.waiting is None and second.state.handoff is None and not second.state.turns
     assert second.state.call_sid == "CA2"
 
 
@@ -382,7 +383,7 @@ def test_reschedule_finds_the_appointment_by_caller_id_then_offers_two_slots() -
     assert c.tools[-1] == CallTool("t2", "find_slots", {})
     c.feed(result("find_slots", call_id="t2", slots=SLOTS))
     offer = c.says[-1]
-    assert offer.prompt_id == "reschedule_found"
+    assert offer.prompt_id == "booking_found"
     assert "Dr. Patel" in offer.text and SLOTS[0] in offer.text and SLOTS[1] in offer.text
     assert SLOTS[2] not in offer.text  # two choices at most, on the phone
 
@@ -396,7 +397,7 @@ def test_the_chosen_slot_is_booked_then_confirmed(answer: str, slot: int) -> Non
     c.feed(said(answer))
     assert c.tools[-1] == CallTool("t3", "reschedule_appointment", {"phone": APPOINTMENT_CALLER, "slot": SLOTS[slot]})
     c.feed(result("reschedule_appointment", call_id="t3", found=True, slot=SLOTS[slot], id="A2291"))
-    assert c.prompt_ids[-2:] == ["reschedule_done", "anything_else"]
+    assert c.prompt_ids[-2:] == ["booking_done", "anything_else"]
     assert SLOTS[slot] in c.says[-2].text
     c.feed(said("No thanks."))
     assert c.ended and not c.handoffs
@@ -412,14 +413,14 @@ def test_the_whole_reschedule_runs_on_the_real_tools() -> None:
 def test_an_unclear_slot_choice_is_asked_again_then_handed_off() -> None:
     c = reschedule_offered()
     c.feed(said("Hmm, maybe something else."))
-    assert c.prompt_ids[-1] == "reschedule_pick_again"
+    assert c.prompt_ids[-1] == "booking_pick_again"
     c.feed(said("I really don't know."))
     assert (c.package.reason.trigger, c.package.recommended_queue) == ("repeated_failure", "appointments")
 
 
 def test_no_appointment_on_file_hands_off_not_found_to_appointments() -> None:
     c = call(said("I need to move my appointment."), tools=DataTools())  # CALLER has no appointment
-    assert c.prompt_ids[-3] == "reschedule_none"
+    assert c.prompt_ids[-3] == "booking_none"
     assert (c.package.reason.trigger, c.package.recommended_queue) == ("not_found", "appointments")
 
 

@@ -183,7 +183,7 @@ BROKEN: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("unknown_topic_intent", _unknown_topic_intent, "", "topics[1].intent: no intent named 'time_travel'"),
     ("unknown_top_level_key", _unknown_top_level_key, "colour", "Extra inputs are not permitted"),
     ("unknown_slot", _unknown_slot, "", "intents[1].slots[1]: no slot named 'shoe_size'"),
-    ("unknown_tool", _unknown_tool, "", "intents[0].handling.tool: no tool named 'teleport'"),
+    ("unknown_tool", _unknown_tool, "", "intents[0].handling: no tool named 'teleport'"),
     ("bad_distress_queue", _bad_distress_queue, "", "policy.distress_queue: no queue named 'ambulance'"),
     ("bad_category", _bad_category, "intents[3].escalate.category", "Input should be"),
     ("duplicate_intent", _duplicate_intent, "", "intents: duplicate names account_login"),

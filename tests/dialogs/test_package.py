@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from dialogs.pack import load_pack
 from dialogs.package import (
     WHISPER_MAX_WORDS,
     AttemptedAction,
@@ -18,9 +19,17 @@ from dialogs.package import (
     HandoffPackage,
     KeyFact,
     TranscriptTurn,
-    fallback_package,
 )
 from dialogs.redaction import CARD_MASK
+from dialogs.summary import fallback_package, whisper
+
+PACK = load_pack()
+
+
+def spoken(package: HandoffPackage) -> str:
+    """The whisper an agent hears, in the default pack's words."""
+    return whisper(package, PACK.agent)
+
 
 CARD = "4111 1111 1111 1111"
 CATEGORIES = (
@@ -72,7 +81,7 @@ def test_construction_redacts_card_numbers_in_every_free_text_field() -> None:
     assert package.key_facts[0].value == CARD_MASK
     assert package.actions_attempted[0].result == f"declined card {CARD_MASK}"
     assert package.transcript[0].text == f"my card is {CARD_MASK}"
-    for rendering in (package.model_dump_json(), package.ticket_note(), package.whisper()):
+    for rendering in (package.model_dump_json(), package.ticket_note(), spoken(package)):
         assert CARD not in rendering
 
 
@@ -82,7 +91,7 @@ def test_construction_redacts_card_numbers_in_the_reason_detail() -> None:
             category="capability_gap", trigger="explicit_request", detail=f'The caller said: "agent, card {CARD}".'
         )
     )
-    for rendering in (package.model_dump_json(), package.ticket_note(), package.whisper()):
+    for rendering in (package.model_dump_json(), package.ticket_note(), spoken(package)):
         assert CARD not in rendering
 
 
@@ -90,7 +99,7 @@ def test_construction_redacts_card_numbers_in_the_reason_detail() -> None:
 
 
 def test_whisper_mentions_queue_issue_reason_and_facts() -> None:
-    whisper = make_package().whisper()
+    whisper = spoken(make_package())
     assert "billing disputes" in whisper
     assert "Charged twice for one order; wants a refund." in whisper
     assert "Refund disputes need a person." in whisper
@@ -98,18 +107,18 @@ def test_whisper_mentions_queue_issue_reason_and_facts() -> None:
 
 
 def test_whisper_reads_digit_only_fact_values_digit_by_digit() -> None:
-    whisper = make_package(
-        key_facts=(KeyFact(kind="order_number", value="481523"), KeyFact(kind="plan", value="gold 2024"))
-    ).whisper()
+    whisper = spoken(
+        make_package(key_facts=(KeyFact(kind="order_number", value="481523"), KeyFact(kind="plan", value="gold 2024")))
+    )
     assert "order number 4 8 1 5 2 3" in whisper
     assert "481523" not in whisper
     assert "plan gold 2024" in whisper  # not digits only: read as written
 
 
 def test_whisper_says_when_the_call_is_urgent_and_the_caller_frustrated() -> None:
-    assert "Urgent." in make_package(urgency="high").whisper()
-    assert "frustrated" in make_package(frustrated=True).whisper()
-    calm = make_package().whisper()
+    assert "Urgent." in spoken(make_package(urgency="high"))
+    assert "frustrated" in spoken(make_package(frustrated=True))
+    calm = spoken(make_package())
     assert "Urgent." not in calm
     assert "frustrated" not in calm
 
@@ -128,11 +137,11 @@ LONG = " ".join(["the caller explained the problem at great length"] * 12)
     ids=["long-issue", "long-reason", "many-digit-facts", "long-queue"],
 )
 def test_whisper_stays_within_the_word_limit_with_long_inputs(overrides: dict[str, object]) -> None:
-    assert len(make_package(**overrides).whisper().split()) <= WHISPER_MAX_WORDS
+    assert len(spoken(make_package(**overrides)).split()) <= WHISPER_MAX_WORDS
 
 
 def test_whisper_keeps_the_reason_when_the_issue_is_long() -> None:
-    whisper = make_package(primary_issue=LONG).whisper()
+    whisper = spoken(make_package(primary_issue=LONG))
     assert len(whisper.split()) <= WHISPER_MAX_WORDS
     assert "billing disputes" in whisper
     assert "Reason: Refund disputes need a person." in whisper
@@ -152,7 +161,7 @@ def test_whisper_never_exceeds_the_word_limit(issue: str, detail: str, facts: li
         urgency="high",
         frustrated=True,
     )
-    assert len(package.whisper().split()) <= WHISPER_MAX_WORDS
+    assert len(spoken(package).split()) <= WHISPER_MAX_WORDS
 
 
 # --- ticket note ---------------------------------------------------------------------------------------------
@@ -214,8 +223,8 @@ def test_primary_issue_of_more_than_two_lines_is_rejected() -> None:
 
 def test_fallback_package_carries_the_caller_turns_and_is_a_workflow_exception() -> None:
     package = fallback_package(
-        "CA9", caller="+15550001111", transcript=TRANSCRIPT, trigger="stream_dropped", detail="The stream dropped.",
-        queue="support",
+        PACK, "CA9", caller="+15550001111", transcript=TRANSCRIPT, trigger="stream_dropped",
+        detail="The stream dropped.", queue="support",
     )  # fmt: skip
     assert package.reason.category == "workflow_exception"
     assert package.reason.trigger == "stream_dropped"
@@ -232,7 +241,7 @@ def test_fallback_package_carries_the_caller_turns_and_is_a_workflow_exception()
 
 def test_fallback_package_without_caller_turns_says_the_issue_is_unknown() -> None:
     package = fallback_package(
-        "CA9", caller=None, transcript=TRANSCRIPT[:1], trigger="stream_dropped", detail="d", queue="support"
+        PACK, "CA9", caller=None, transcript=TRANSCRIPT[:1], trigger="stream_dropped", detail="d", queue="support"
     )
     assert package.primary_issue.startswith("Unknown")
     assert package.reason.category == "workflow_exception"

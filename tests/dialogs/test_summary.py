@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from dialogs.pack import BotPack
+from dialogs.pack import BotPack, load_pack
 from dialogs.package import EscalationReason, TranscriptTurn
 from dialogs.state import CallState
 from dialogs.summary import build_package, sending_what
 
+PACK = load_pack()
 REASON = EscalationReason(category="risk_compliance", trigger="billing_dispute", detail="A charge dispute.")
 
 
@@ -24,7 +25,7 @@ def order_state() -> CallState:
     state.turns = [turn("Where is my order 481523?"), turn("I was charged twice for it.", 9_000)]
     state.intent = "billing_dispute"
     state.intents_seen = ["order_status", "billing_dispute"]
-    state.work["first_said"] = {"order_status": state.turns[0].text, "billing_dispute": state.turns[1].text}
+    state.first_said = {"order_status": state.turns[0].text, "billing_dispute": state.turns[1].text}
     state.fact("order_number", "481523")
     state.fact("order_total", "$64.99", "tool")
     state.tried("Tool lookup_order", "Order 4 8 1 5 2 3 shipped.")
@@ -161,13 +162,13 @@ def _state(facts: dict[str, str], tried: bool = False) -> CallState:
     ],
 )
 def test_sending_what_says_what_goes_with_the_transfer(facts: dict[str, str], tried: bool, expected: str) -> None:
-    assert sending_what(_state(facts, tried)) == expected
+    assert sending_what(PACK, _state(facts, tried)) == expected
 
 
 def test_sending_what_mentions_the_order_number_when_known() -> None:
-    assert "your order number" in sending_what(order_state())
+    assert "your order number" in sending_what(PACK, order_state())
 
 
 def test_sending_what_mentions_what_was_tried_only_when_something_was() -> None:
-    assert "what we've already tried" in sending_what(order_state())
-    assert "tried" not in sending_what(_state({"order_number": "481523"}))
+    assert "what we've already tried" in sending_what(PACK, order_state())
+    assert "tried" not in sending_what(PACK, _state({"order_number": "481523"}))

@@ -61,8 +61,8 @@ def test_matched_returns_the_phrases_found_in_list_order() -> None:
         ("oh", ""),
     ],
 )
-def test_spoken_digits_reads_numerals_spaced_digits_and_words(said: str, digits: str) -> None:
-    assert spoken_digits(normalise(said)) == digits
+def test_spoken_digits_reads_numerals_spaced_digits_and_words(said: str, digits: str, pack: BotPack) -> None:
+    assert spoken_digits(normalise(said), pack.words) == digits
 
 
 def test_reading_carries_the_spoken_digits(pack: BotPack) -> None:
@@ -119,8 +119,8 @@ def test_intent_scores_are_sorted_best_first_and_explain_themselves(pack: BotPac
 
 def test_a_multi_word_keyword_outscores_a_single_word_keyword(pack: BotPack) -> None:
     login = pack.intent("account_login")
-    assert score_intent(login, normalise("locked out")).score == pytest.approx(0.9)
-    assert score_intent(login, normalise("password")).score == pytest.approx(0.6)
+    assert score_intent(login, normalise("locked out"), frozenset(pack.words.stop)).score == pytest.approx(0.9)
+    assert score_intent(login, normalise("password"), frozenset(pack.words.stop)).score == pytest.approx(0.6)
 
 
 def test_nonsense_reads_as_no_intent(pack: BotPack) -> None:

@@ -1,5 +1,6 @@
-"""Replays whole calls: real FastAPI and uvicorn on loopback, real websocket, real VAD and pyttsx3 prompts,
-oracle ASR (reference text, timed by the real VAD)."""
+"""Replays whole calls through the real app: its routes, the real VAD and pyttsx3 prompts, oracle ASR (reference
+text, timed by the real VAD). On the virtual clock by default (in process, each frame waits for the call to
+settle); `test_wall_clock.py` keeps a few on real loopback sockets and the wall clock."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from telephony.replay import ReplayOptions, ReplayResult, replay_in_process
-from telephony.replay_check import check
-from telephony.scenario import Scenario, load_scenario
-from telephony.settings import Settings
+from telephony.replay.checks import check
+from telephony.replay.in_process import replay_in_process
+from telephony.replay.player import ReplayOptions
+from telephony.replay.result import ReplayResult
+from telephony.replay.scenario import Scenario, load_scenario
+from telephony.server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "audio_fixtures" / "scenarios"
-SPEED = 10.0  # ten times real time: the media clock stays exact, only the wall clock is compressed
+WALL_SPEED = 10.0  # on the wall clock, ten times real time: the media clock stays exact
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +32,9 @@ def timeline(result: ReplayResult) -> str:
 
 
 async def replay(scenario: Scenario, settings: Settings, **options: object) -> ReplayResult:
-    """Replay a scenario and run its checks; the result's `passed` says whether every check held."""
-    result = await replay_in_process(scenario, ReplayOptions(speed=SPEED, **options), settings=settings)  # type: ignore[arg-type]
+    """Replay a scenario (on the virtual clock unless `clock="wall"`) and run its checks; the result's `passed`
+    says whether every check held."""
+    result = await replay_in_process(scenario, ReplayOptions(speed=WALL_SPEED, **options), settings=settings)  # type: ignore[arg-type]
     checks = check(result, scenario.expect)
     result.checks = [c.as_dict() for c in checks]
     result.passed = all(c.ok for c in checks)

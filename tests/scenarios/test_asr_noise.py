@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from telephony.settings import Settings
+from telephony.server.settings import Settings
 from tests.scenarios.conftest import load, replay, timeline
 
 WER = 0.15

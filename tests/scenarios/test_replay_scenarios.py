@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from telephony.scenario import load_scenario
-from telephony.settings import Settings
+from telephony.replay.scenario import load_scenario
+from telephony.server.settings import Settings
 from tests.scenarios.conftest import load, replay, scenario_files, timeline
 
 

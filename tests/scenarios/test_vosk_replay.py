@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from telephony.settings import Settings
+from telephony.server.settings import Settings
 from tests.scenarios.conftest import load, replay, timeline
 from voice.errors import ModelNotFound
 from voice.models import DEFAULT_CACHE_DIR, DEFAULT_MODEL_NAME, MODEL_PATH_ENV, locate_model

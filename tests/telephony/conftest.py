@@ -120,3 +120,6 @@ class FixedSynthesizer:
 
     async def warm(self, texts: Iterable[str]) -> None:
         list(texts)
+
+    def close(self) -> None:
+        pass

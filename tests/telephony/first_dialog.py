@@ -21,6 +21,7 @@ from dialogs.events import (
     SilenceTimeout,
 )
 from dialogs.package import EscalationReason, HandoffPackage, TranscriptTurn
+from dialogs.routing import RoutingDecision
 
 PERSON_REQUEST = re.compile(
     r"\b(agents?|humans?|people|person|representatives?|reps?|operators?|somebody|someone|customer service)\b"
@@ -114,7 +115,7 @@ class FirstDialog:
             caller=self.caller,
             transcript=tuple(self.turns),
         )
-        return [say, HandOff(package)]
+        return [say, HandOff(package, RoutingDecision(queue=self.queue, mode="transfer"))]
 
 
 @dataclass(frozen=True)
@@ -129,3 +130,18 @@ class FirstDialogFactory:
 
     def new_dialog(self, call_sid: str) -> FirstDialog:
         return FirstDialog(call_sid=call_sid, queue=self.queue, prompts=self.prompts)
+
+    def fallback(
+        self, call_sid: str, caller: str | None, transcript: tuple[TranscriptTurn, ...], trigger: str, detail: str
+    ) -> HandoffPackage:
+        said = [turn.text for turn in transcript if turn.speaker == "caller"]
+        return HandoffPackage(
+            handoff_id=f"{call_sid}-fallback",
+            call_sid=call_sid,
+            primary_issue=said[0] if said else "Not known.",
+            user_goal="Ask the caller.",
+            reason=EscalationReason(category="workflow_exception", trigger=trigger, detail=detail),
+            recommended_queue=self.queue,
+            caller=caller,
+            transcript=transcript,
+        )

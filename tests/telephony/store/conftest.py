@@ -12,7 +12,15 @@ import pytest
 from sqlalchemy import text
 
 from dialogs.package import AttemptedAction, EscalationReason, HandoffPackage, KeyFact, TranscriptTurn
-from telephony.records import CallRecord, Decision, PromptRecord, TurnLatency, TurnRecord
+from dialogs.routing import RoutingDecision
+from telephony.calls.records import (
+    CallDecision,
+    CallRecord,
+    PromptRecord,
+    TransferProgress,
+    TurnLatency,
+    TurnRecord,
+)
 from telephony.store import Store
 from telephony.store.models import Base
 
@@ -158,13 +166,13 @@ def make_record(call_sid: str = CALL_SID, *, turns: int = 2, with_decision: bool
         TurnLatency(last_voiced_ms=4_000, window_closed_ms=4_600, after_window_ms=120.5, prompt_id="x", cached=True)
     )
     record.protocol_errors["bad_json"] = 1
-    record.outcome = {"kind": "transfer", "queue": "billing_disputes"}
+    record.progress = TransferProgress(kind="transfer", target="+15550001111")
     if with_decision:
-        record.decision = Decision(
+        record.decision = CallDecision(
             kind="handoff",
             reason="refund_dispute",
             decided_ms=9_000,
             package=make_package(call_sid, handoff_id=f"{call_sid}-h1"),
-            routing=ROUTING,
+            routing=RoutingDecision.model_validate(ROUTING),
         )
     return record

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from telephony.records import TurnRecord
+from telephony.calls.records import AttemptNote, TransferProgress, TurnRecord, VoicemailNote
 from telephony.store import Store, StoreError
 from telephony.store.models import Base, Call, Event, Handoff, Prompt, Turn
 from tests.telephony.store.conftest import CALL_SID, HANDOFF_ID, ROUTING, FakeClock, make_package, make_record
@@ -45,13 +45,14 @@ def test_saving_the_same_record_three_times_stores_it_once(store: Store) -> None
     assert counts(store) == {"calls": 1, "turns": 3, "prompts": 2, "events": 3, "handoffs": 1}
 
 
-def test_the_outcome_comes_back_as_the_server_held_it(store: Store) -> None:
+def test_the_transfer_progress_comes_back_as_the_server_held_it(store: Store) -> None:
     record = make_record()
-    record.outcome["attempts"] = [{"attempt": 1, "dial_status": "busy"}]  # type: ignore[assignment]
-    record.outcome["voicemail"] = {"url": "https://r/RE1", "duration_s": 9}  # type: ignore[assignment]
+    record.progress.attempts.append(AttemptNote(attempt=1, target="+1555", dial_status="busy", outcome="busy"))
+    record.progress.voicemail = VoicemailNote(url="https://r/RE1", duration_s=9)
+    record.progress.answered_by[1] = "machine_start"
     store.save_call(record)
     loaded = store.load_call(CALL_SID)
-    assert loaded is not None and loaded.outcome == record.outcome
+    assert loaded is not None and loaded.progress == record.progress
 
 
 def test_a_stored_call_that_no_longer_fits_the_record_is_a_store_error(store: Store) -> None:
@@ -87,7 +88,7 @@ def test_a_thinner_copy_of_the_record_erases_nothing(store: Store) -> None:
     store.save_call(make_record())
     thin = make_record(with_decision=False)
     thin.account_sid = thin.caller = thin.stream_end = None
-    thin.parameters, thin.outcome = {}, {}
+    thin.parameters, thin.progress = {}, TransferProgress()
     thin.latencies.clear()
     store.save_call(thin)
     loaded = store.load_call(CALL_SID)

@@ -1,0 +1,82 @@
+"""What a live call needs from outside it, named once: the socket, a voice, the desk, and shared parts.
+
+`SessionDeps` names everything calls on one server share, so a test can build a call from parts; the
+protocols say the least each outside part must do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from dialogs.dialog import DialogFactory
+from dialogs.pack import CallerProfile
+from dialogs.routing import Availability, Router
+from dialogs.tools import ToolBox
+from telephony.calls.records import CallRecord
+from telephony.calls.registry import CallRegistry, LiveStreams
+from voice.stt import RecognizerFactory
+from voice.vad import VadConfig
+
+if TYPE_CHECKING:
+    from telephony.calls.session import CallSession
+
+
+class Transport(Protocol):
+    """The websocket, as the session needs it."""
+
+    async def send(self, text: str) -> None: ...
+    async def close(self, code: int = 1000) -> None: ...
+
+
+class Synthesizer(Protocol):
+    """Prompt audio as 8 kHz μ-law: `cached` never blocks, `synthesize` may take tens of ms."""
+
+    def cached(self, text: str) -> bytes | None: ...
+    async def synthesize(self, text: str) -> bytes: ...
+    async def warm(self, texts: Iterable[str]) -> None: ...
+    def close(self) -> None: ...
+
+
+class DecisionHandler(Protocol):
+    """What happens to a call once its stream has decided: the desk, seen from the call."""
+
+    async def decided(self, record: CallRecord) -> None:
+        """Keep the decision (and send the package on) at once, before the caller hears what happens next."""
+
+    async def carry_out(self, record: CallRecord) -> bool:
+        """Move the live call now; False means: close the stream and let `<Connect action>` carry it out."""
+
+    async def ended(self, record: CallRecord) -> None:
+        """The stream is over: keep the final record."""
+
+
+@dataclass
+class SessionConfig:
+    """Per-call behaviour, from the server settings."""
+
+    vad: VadConfig = field(default_factory=VadConfig)
+    no_input_timeout_ms: int = 7000
+    mark_grace_ms: int = 1500
+    max_message_bytes: int = 64_000
+
+
+@dataclass
+class SessionDeps:
+    """What all calls on a server share."""
+
+    recognizers: RecognizerFactory
+    synthesizer: Synthesizer
+    dialogs: DialogFactory
+    registry: CallRegistry
+    streams: LiveStreams[CallSession] = field(default_factory=LiveStreams)
+    stt_executor: Executor | None = None
+    tools: ToolBox | None = None
+    router: Router | None = None
+    availability: Availability | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    desk: DecisionHandler | None = None
+    caller_profile: CallerProfile | None = None  # the pack's tool that gives a caller's tier, for routing

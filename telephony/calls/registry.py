@@ -1,0 +1,57 @@
+"""Where a server finds its calls: records by call SID, and the streams that are live right now."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from telephony.calls.records import CallRecord
+
+S = TypeVar("S")
+
+
+class CallRegistry:
+    """Call records by call SID, in memory; one per server process."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, CallRecord] = {}
+
+    def get(self, call_sid: str) -> CallRecord | None:
+        return self._calls.get(call_sid)
+
+    def open(self, call_sid: str) -> CallRecord:
+        """The call's record, created on first sight (a stream may arrive before or without its webhook)."""
+        record = self._calls.get(call_sid)
+        if record is None:
+            record = self._calls[call_sid] = CallRecord(call_sid=call_sid)
+        return record
+
+    def adopt(self, record: CallRecord) -> None:
+        """Take over a record loaded from the store (after a restart)."""
+        self._calls.setdefault(record.call_sid, record)
+
+    def all(self) -> list[CallRecord]:
+        return list(self._calls.values())
+
+
+class LiveStreams(Generic[S]):
+    """The media streams open right now, by call SID: one per call."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, S] = {}
+
+    def add(self, call_sid: str, stream: S) -> bool:
+        """Register the call's stream; False when the call already has one open."""
+        if call_sid in self._streams:
+            return False
+        self._streams[call_sid] = stream
+        return True
+
+    def remove(self, call_sid: str, stream: S) -> None:
+        if self._streams.get(call_sid) is stream:
+            del self._streams[call_sid]
+
+    def get(self, call_sid: str) -> S | None:
+        return self._streams.get(call_sid)
+
+    def __len__(self) -> int:
+        return len(self._streams)

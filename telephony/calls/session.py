@@ -1,0 +1,472 @@
+"""One call on one media-stream websocket: Twilio's protocol ↔ the caller's audio ↔ the dialog ↔ bot speech.
+
+The session owns no socket: it is given each websocket message and a `Transport` to send and close with,
+so the FastAPI handler stays a short loop and tests can drive a session directly. Three things run per
+call: the receive path (called per message; per frame it only decodes and runs the VAD), the recognition
+worker (off the event loop), and the action runner (speaks prompts and carries out the dialog's decision
+once the caller has heard what happens next).
+
+Control before data: DTMF, stop and barge-in are handled as they arrive; a barge-in sends `clear` at once
+and stops any prompt still being sent. Whatever fails inside (the dialog, a tool, the recogniser), the
+caller is handed to a person with what they said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from typing import Literal
+
+from dialogs.actions import Action, CallTool, EndCall, Explain, HandOff, Listen, Route, Say
+from dialogs.dialog import Dialog
+from dialogs.events import (
+    CallerHungUp,
+    CallerPartial,
+    CallerSaid,
+    CallerUnintelligible,
+    CallStarted,
+    DialogEvent,
+    DtmfPressed,
+    PromptInterrupted,
+    PromptPlayed,
+    SilenceTimeout,
+)
+from telephony.calls.hearing import CallerEars, Heard, RecognitionWorker
+from telephony.calls.lookups import route, run_tool
+from telephony.calls.playout import Playout
+from telephony.calls.ports import SessionConfig, SessionDeps, Transport
+from telephony.calls.records import CallDecision, CallRecord, TurnLatency, TurnRecord
+from telephony.calls.speaker import PromptSpeaker
+from telephony.twilio.protocol import (
+    DtmfReceived,
+    MarkEchoed,
+    MediaReceived,
+    MediaStreamProtocol,
+    ProtocolError,
+    Started,
+    Stopped,
+)
+from voice.codec import FRAME_MS, SAMPLE_RATE
+from voice.stt import Transcript
+from voice.vad import SpeechEnded, SpeechStarted
+
+log = logging.getLogger(__name__)
+
+StreamEnd = Literal["server_closed", "caller_stop", "dropped", "transferred"]
+_SETTLE_POLL_S = 0.0005
+
+
+class CallSession:
+    """One call's media stream, from Twilio's `connected` to the socket closing."""
+
+    def __init__(self, deps: SessionDeps, config: SessionConfig, transport: Transport, base_url: str = "") -> None:
+        self.deps = deps
+        self.config = config
+        self.transport = transport
+        self.base_url = base_url  # where Twilio reaches this server, for the TwiML of a REST transfer
+        self.protocol = MediaStreamProtocol(config.max_message_bytes)
+        self.ears = CallerEars(config.vad)
+        self.playout = Playout(config.mark_grace_ms)
+        self.speaker = PromptSpeaker(deps.synthesizer, transport, self.protocol)
+        self.record: CallRecord | None = None
+        self.closing = False  # the server decided to close the stream
+        self.moved = False  # the live call was moved with REST; the stream ends from Twilio's side
+        self.clock_ms = 0  # the caller's media clock: end of the last frame received
+        self._dialog: Dialog | None = None
+        self._worker: RecognitionWorker | None = None
+        self._actions: asyncio.Queue[tuple[Action, int]] = asyncio.Queue()
+        self._runner: asyncio.Task[None] | None = None
+        self._acting = False  # the runner is carrying out an action (not waiting on the caller or Twilio)
+        self._listening = False
+        self._silence_from: int | None = None
+        self._pending_turn: Heard | None = None  # waits for the reply prompt, to measure latency
+        self._ended = False
+        self._partial = ""
+        self._utterance_start_ms = 0
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    @property
+    def call_sid(self) -> str | None:
+        return self.protocol.call_sid
+
+    # --- inbound ----------------------------------------------------------------------------------------
+
+    async def receive(self, text: str | bytes) -> None:
+        """Handle one websocket message; never raises for bad input."""
+        event = self.protocol.receive(text)
+        if type(event) is MediaReceived:
+            await self._on_media(event)
+        elif isinstance(event, MarkEchoed):
+            self._on_mark(event)
+        elif isinstance(event, DtmfReceived):
+            await self._on_dtmf(event)
+        elif isinstance(event, Started):
+            self._on_start(event)
+        elif isinstance(event, Stopped):
+            self._note("stop")
+            await self.end("caller_stop")
+        elif isinstance(event, ProtocolError):
+            await self._on_protocol_error(event)
+
+    async def _on_media(self, event: MediaReceived) -> None:
+        for t_ms, pcm in self.ears.frames(event.payload, event.timestamp_ms):
+            self.clock_ms = t_ms + FRAME_MS
+            vad = self.ears.hear(pcm, t_ms)
+            if self.playout.interruptible:
+                onset = self.ears.barge_in.feed(self.ears.endpoint.last_voiced, t_ms)
+                if onset is not None:
+                    await self._barge_in(onset, "speech")
+            if vad is None:
+                if self.ears.endpoint.in_speech:
+                    if self._worker is not None:
+                        self._worker.audio(pcm)
+                elif self.ears.utterance_open:  # the VAD dropped a burst too short to be speech
+                    self.ears.utterance_open = False
+                    self._note("noise_ignored")
+            elif type(vad) is SpeechStarted:
+                self._speech_started(vad)
+            elif type(vad) is SpeechEnded:
+                self.ears.utterance_open = False
+                self._note("speech_ended", start_ms=vad.start_ms, last_voiced_ms=vad.last_voiced_ms)
+                if self._worker is not None:
+                    self._worker.finish(vad, time.perf_counter())
+        self._tick()
+
+    def _speech_started(self, vad: SpeechStarted) -> None:
+        self.ears.utterance_open = True
+        self._utterance_start_ms = vad.t_ms
+        self._silence_from = None
+        if self._worker is not None:
+            self._worker.start(vad.t_ms)
+            for frame in self.ears.preroll_since(vad.t_ms):
+                self._worker.audio(frame)
+        self._note("speech_started", at_ms=vad.t_ms)
+
+    def _tick(self) -> None:
+        """Timers on the media clock: overdue marks, and no input from the caller."""
+        for prompt in self.playout.overdue(self.clock_ms):
+            self._note("mark_overdue", mark=prompt.mark)
+            self._prompt_done(prompt.prompt_id)
+        if (
+            self._listening
+            and self._silence_from is not None
+            and not self.ears.utterance_open
+            and self.clock_ms - self._silence_from >= self.config.no_input_timeout_ms
+        ):
+            silent = self.clock_ms - self._silence_from
+            self._silence_from = self.clock_ms
+            self._dialog_event(SilenceTimeout(silent_ms=silent, t_ms=self.clock_ms))
+
+    def _on_start(self, event: Started) -> None:
+        record = self.deps.registry.open(event.call_sid)
+        self.record = record
+        record.status = "streaming"
+        record.stream_sid = event.stream_sid
+        record.account_sid = event.account_sid
+        record.parameters = dict(event.custom_parameters)
+        record.caller = record.caller or event.custom_parameters.get("caller")
+        record.called = record.called or event.custom_parameters.get("called")
+        record.asr_engine = self.deps.recognizers.name
+        record.base_url = record.base_url or self.base_url
+        self.deps.streams.add(event.call_sid, self)
+        self._note("start", stream_sid=event.stream_sid)
+        recognizer = self.deps.recognizers.new_recognizer(event.call_sid)
+        self._worker = RecognitionWorker(
+            recognizer, self.deps.stt_executor, self._on_heard, self._on_partial, event.call_sid
+        )
+        self._runner = asyncio.create_task(self._run_actions(), name=f"actions-{event.call_sid}")
+        self._dialog = self.deps.dialogs.new_dialog(event.call_sid)
+        self._dialog_event(
+            CallStarted(
+                call_sid=event.call_sid,
+                caller=record.caller,
+                called=record.called,
+                parameters=dict(event.custom_parameters),
+                t_ms=self.clock_ms,
+            )
+        )
+
+    def _on_mark(self, event: MarkEchoed) -> None:
+        prompt = self.playout.echoed(event.name)
+        if prompt is None:
+            return  # a mark echoed after `clear`, already accounted for
+        self._note("prompt_played", prompt_id=prompt.prompt_id)
+        self._prompt_done(prompt.prompt_id)
+
+    def _prompt_done(self, prompt_id: str) -> None:
+        if not self.playout.speaking:
+            self.speaker.idle.set()
+            self._silence_from = self.clock_ms
+        self._dialog_event(PromptPlayed(prompt_id=prompt_id, t_ms=self.clock_ms))
+
+    async def _on_dtmf(self, event: DtmfReceived) -> None:
+        self._note("dtmf", digit=event.digit)
+        if self.playout.interruptible:
+            await self._barge_in(self.clock_ms, "dtmf")
+        self._silence_from = self.clock_ms if not self.playout.speaking else None
+        self._dialog_event(DtmfPressed(digit=event.digit, t_ms=self.clock_ms))
+
+    async def _barge_in(self, onset_ms: int, by: str) -> None:
+        """The caller talked (or keyed) over the bot: clear Twilio's buffer and record what was heard."""
+        self.speaker.cut()
+        await self.transport.send(self.protocol.clear())
+        cut = self.playout.interrupt(onset_ms, self.clock_ms)
+        current = cut.current
+        self._note(
+            "barge_in",
+            by=by,
+            onset_ms=onset_ms,
+            prompt_id=current.prompt_id if current else None,
+            heard_ms=current.heard_ms if current else None,
+        )
+        if current is not None:
+            self._dialog_event(
+                PromptInterrupted(prompt_id=current.prompt_id, heard_ms=current.heard_ms or 0, t_ms=self.clock_ms)
+            )
+
+    async def _on_protocol_error(self, error: ProtocolError) -> None:
+        call = error.call_sid or "unknown call"
+        log.warning("media stream protocol error on %s: %s: %s", call, error.kind, error.detail)
+        if self.record is not None:
+            self.record.protocol_errors[error.kind] = self.record.protocol_errors.get(error.kind, 0) + 1
+            self._note("protocol_error", error=str(error.kind), fatal=error.fatal)
+        if error.fatal and not self.closing:
+            await self._fall_back(f"protocol_{error.kind}", f"The media stream was unusable: {error.detail}")
+
+    # --- recognition results -------------------------------------------------------------------------------
+
+    def _on_partial(self, transcript: Transcript) -> None:
+        if transcript.text != self._partial:
+            self._partial = transcript.text
+            self._dialog_event(CallerPartial(text=transcript.text, t_ms=self.clock_ms))
+
+    def _on_heard(self, heard: Heard) -> None:
+        self._partial = ""
+        self._pending_turn = heard
+        transcript = heard.transcript
+        if transcript is None or not transcript.text.strip():
+            self._note("unintelligible", start_ms=heard.start_ms, end_ms=heard.end_ms)
+            self._dialog_event(CallerUnintelligible(start_ms=heard.start_ms, end_ms=heard.end_ms, t_ms=heard.end_ms))
+            return
+        if self.record is not None:
+            self.record.add_caller_turn(
+                transcript.text, heard.start_ms, heard.end_ms, transcript.confidence, transcript.engine
+            )
+            self._note("caller_said", text=transcript.text, confidence=round(transcript.confidence, 3))
+        self._dialog_event(
+            CallerSaid(
+                text=transcript.text,
+                confidence=transcript.confidence,
+                start_ms=heard.start_ms,
+                end_ms=heard.end_ms,
+                t_ms=heard.end_ms,
+            )
+        )
+
+    # --- the dialog and its actions -------------------------------------------------------------------------
+
+    def _dialog_event(self, event: DialogEvent) -> None:
+        if self._dialog is None or self._ended:
+            return
+        for action in self._dialog.handle(event):
+            if isinstance(action, HandOff | EndCall):
+                self._record_decision(action)
+            self._actions.put_nowait((action, self.speaker.generation))
+
+    def _record_decision(self, action: HandOff | EndCall) -> None:
+        """Keep the decision the moment the dialog makes it: a caller who hangs up during the
+        announcement must not take the handoff package with them."""
+        if isinstance(action, HandOff):
+            decision = CallDecision(
+                kind="handoff",
+                reason=action.package.reason.trigger,
+                decided_ms=self.clock_ms,
+                package=action.package,
+                routing=action.routing,
+                callback=action.callback,
+            )
+        else:
+            decision = CallDecision(kind="end", reason=action.reason, decided_ms=self.clock_ms)
+        self._keep_decision(decision)
+
+    def _keep_decision(self, decision: CallDecision) -> None:
+        if self.record is None or self.record.decision is not None:
+            return
+        self.record.decision = decision
+        self._note("decision", decision=decision.kind, reason=decision.reason)
+        if self.deps.desk is not None:
+            self._background(self.deps.desk.decided(self.record))
+
+    def _background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_actions(self) -> None:
+        while True:
+            action, generation = await self._actions.get()
+            self._acting = True
+            try:
+                if isinstance(action, HandOff | EndCall):
+                    self._acting = False
+                    await self.speaker.idle.wait()  # the caller hears what happens next before it happens
+                    self._acting = True
+                    await self._close_for_decision()
+                    return
+                await self._act(action, generation)
+            except Exception:  # one failed action must not end the call's handling
+                log.exception("action %s failed on call %s", type(action).__name__, self.call_sid)
+            finally:
+                self._acting = False
+
+    async def _act(self, action: Action, generation: int) -> None:
+        if isinstance(action, Say):
+            await self._say(action, generation)
+        elif isinstance(action, Listen):
+            self._listening = True
+            if self._worker is not None:
+                self._worker.phrases(action.phrases)
+            if not self.playout.speaking and self._silence_from is None:
+                self._silence_from = self.clock_ms
+        elif isinstance(action, CallTool):
+            result = await run_tool(self.deps, self.call_sid or "", action, self.clock_ms)
+            self._note("tool", tool=action.tool, ok=result.ok, found=bool(result.data.get("found", result.ok)))
+            self._dialog_event(result)
+        elif isinstance(action, Explain):
+            self._explain(action)
+        elif isinstance(action, Route):
+            routed = await route(self.deps, self.call_sid or "", action, self.clock_ms)
+            decision = routed.decision
+            self._note("routed", queue=decision.queue, mode=decision.mode, expected_wait_s=decision.expected_wait_s)
+            self._dialog_event(routed)
+
+    def _explain(self, explain: Explain) -> None:
+        """The dialog's reasons, into the call's timeline and the log (scalars only; text is redacted)."""
+        detail = {
+            k: v if isinstance(v, str | int | float | bool) or v is None else str(v) for k, v in explain.signals.items()
+        }
+        self._note("dialog", decision=explain.decision, **detail)
+        log.info("call %s: dialog decided %s %s", self.call_sid, explain.decision, detail)
+
+    async def _say(self, say: Say, generation: int) -> None:
+        if self.speaker.moot(say, generation):
+            self._note("prompt_dropped", prompt_id=say.prompt_id)
+            return
+        got = await self.speaker.audio(say, self.call_sid)
+        if got is None:
+            self._note("prompt_failed", prompt_id=say.prompt_id)
+            return
+        if self.speaker.moot(say, generation):  # the caller talked while it was being synthesised
+            self._note("prompt_dropped", prompt_id=say.prompt_id)
+            return
+        audio, cached = got
+        duration = len(audio) * 1000 // SAMPLE_RATE
+        prompt = self.playout.start(
+            say.prompt_id, say.text, duration, self.clock_ms, cached=cached, interruptible=say.interruptible
+        )
+        self._silence_from = None
+        if self.playout.pending_count == 1:
+            self.ears.barge_in.reset()
+        if self.record is not None:
+            self.record.prompts.append(prompt)
+            end_ms = prompt.play_start_ms + duration
+            self.record.turns.append(
+                TurnRecord(speaker="bot", text=say.text, start_ms=prompt.play_start_ms, end_ms=end_ms)
+            )
+        sent = await self.speaker.send(
+            say, prompt, audio, generation, lambda: self._measure_reply(say.prompt_id, cached)
+        )
+        if sent:
+            self._note("prompt_sent", prompt_id=say.prompt_id, duration_ms=duration, cached=cached)
+
+    def _measure_reply(self, prompt_id: str, cached: bool) -> None:
+        heard, self._pending_turn = self._pending_turn, None
+        if heard is None or self.record is None:
+            return
+        self.record.latencies.append(
+            TurnLatency(
+                last_voiced_ms=heard.last_voiced_ms,
+                window_closed_ms=heard.end_ms,
+                after_window_ms=round((time.perf_counter() - heard.window_closed_at) * 1000, 3),
+                prompt_id=prompt_id,
+                cached=cached,
+            )
+        )
+
+    async def _close_for_decision(self) -> None:
+        """Carry out the decision: move the live call with REST, or close the stream so Twilio asks
+        `<Connect action>`. After a REST move Twilio stops the stream itself; closing it must not end the call."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)  # the decision is stored first
+        if self.record is not None and self.deps.desk is not None and await self.deps.desk.carry_out(self.record):
+            self.moved = True  # Twilio ends the stream itself (a `stop`); we keep reading until it does
+            return
+        if not self.closing:
+            self.closing = True
+            await self.transport.close(1000)
+
+    async def _fall_back(self, trigger: str, detail: str) -> None:
+        """The conversation cannot go on: hand the call to a person with what we have."""
+        call_sid = self.call_sid or "unknown"
+        record = self.record or self.deps.registry.open(call_sid)
+        self.record = record
+        package = self.deps.dialogs.fallback(call_sid, record.caller, record.transcript(), trigger, detail)
+        self._keep_decision(CallDecision(kind="handoff", reason=trigger, decided_ms=self.clock_ms, package=package))
+        await self._close_for_decision()
+
+    # --- quiet, and the end ---------------------------------------------------------------------------------
+
+    @property
+    def settled(self) -> bool:
+        """Nothing this call started is still running: what is left waits on the caller or on Twilio."""
+        worker_idle = self._worker is None or self._worker.idle
+        return worker_idle and self._actions.empty() and not self._acting and not self._tasks
+
+    async def settle(self) -> None:
+        """Wait until the call is settled: a virtual clock advances only then (tests and replays)."""
+        await asyncio.sleep(0)
+        # Polled rather than signalled: recognition and tools finish on executor threads, and the call's code
+        # stays free of test-only hooks. Only a virtual clock calls this.
+        while not self.settled:  # noqa: ASYNC110
+            await asyncio.sleep(_SETTLE_POLL_S)
+        await asyncio.sleep(0)
+
+    async def end(self, how: StreamEnd) -> None:
+        """The stream is over: keep every word the caller said, and record how it ended."""
+        if self._ended:
+            return
+        if self.moved:
+            how = "transferred"
+        elif self.closing:
+            how = "server_closed"
+        if self._worker is not None:
+            if self.ears.utterance_open:  # the caller was mid-sentence: recognise what we have
+                cut_short = SpeechEnded(self._utterance_start_ms, self.clock_ms, self.clock_ms)
+                self._worker.finish(cut_short, time.perf_counter())
+                self.ears.utterance_open = False
+            await self._worker.close()
+        self._ended = True
+        if self._runner is not None:
+            self._runner.cancel()
+        if self._dialog is not None and how != "server_closed":
+            self._dialog.handle(CallerHungUp(t_ms=self.clock_ms))
+        if self.call_sid is not None:
+            self.deps.streams.remove(self.call_sid, self)
+        if self.record is not None:
+            self.record.stream_end = how
+            self.record.status = "stream_ended"
+            self.record.note(self.clock_ms, "stream_end", how=how)
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self.deps.desk is not None:
+                try:
+                    await self.deps.desk.ended(self.record)
+                except Exception:  # storing must not break the socket's shutdown; the log says what failed
+                    log.exception("could not store the end of call %s", self.record.call_sid)
+        log.info("call %s: stream ended (%s)", self.call_sid, how)
+
+    def _note(self, what: str, /, **detail: str | int | float | bool | None) -> None:
+        if self.record is not None:
+            self.record.note(self.clock_ms, what, **detail)

@@ -1,0 +1,84 @@
+"""The JSON API (bearer token): calls with everything they left behind, handoffs, callbacks, deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel
+
+from telephony.server.http import require_token, services_of
+
+T = TypeVar("T")
+
+router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+
+
+class CallbackDone(BaseModel):
+    notes: str | None = None
+
+
+async def stored(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A store read or write, off the event loop."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+@router.get(
+    "/calls/{call_sid}",
+    summary="A call: transcript, handoff package, routing, dial attempts, callbacks, voicemail, outcome",
+)
+async def get_call(request: Request, call_sid: str) -> dict[str, Any]:
+    services = services_of(request)
+    live = services.registry.get(call_sid)
+    if live is not None:
+        await services.desk.save(live)
+    row = await stored(services.store.get_call, call_sid)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no call {call_sid}")
+    if live is not None:  # what only the live record has: latencies, the live outcome, the decision
+        row["decision"] = live.decision.model_dump(mode="json") if live.decision else None
+        row["latencies"] = [lat.model_dump(mode="json") for lat in live.latencies]
+        row["progress"] = live.progress.model_dump(mode="json")
+        row["timeline"] = [e.model_dump(mode="json") for e in live.timeline]
+        row["turns"] = [t.model_dump(mode="json") for t in live.turns]
+        row["prompts_played"] = [p.model_dump(mode="json") for p in live.prompts]
+    return dict(row)
+
+
+@router.get("/handoffs", summary="Handoffs, by status and queue")
+async def list_handoffs(
+    request: Request, status: str | None = None, queue: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    store = services_of(request).store
+    return list(await stored(store.list_handoffs, status=status, queue=queue, limit=min(limit, 1000)))
+
+
+@router.get("/callbacks", summary="Callback requests, by status")
+async def list_callbacks(request: Request, status: str | None = None) -> list[dict[str, Any]]:
+    return list(await stored(services_of(request).store.list_callbacks, status))
+
+
+@router.post("/callbacks/{callback_id}/done", summary="Mark a callback done")
+async def callback_done(request: Request, callback_id: int, body: CallbackDone | None = None) -> dict[str, Any]:
+    store = services_of(request).store
+    if not await stored(store.mark_callback, callback_id, "done", body.notes if body else None):
+        raise HTTPException(status_code=404, detail=f"no callback {callback_id}")
+    return {"id": callback_id, "status": "done"}
+
+
+@router.get("/deliveries", summary="Help-desk deliveries, by status")
+async def list_deliveries(request: Request, status: str | None = None) -> list[dict[str, Any]]:
+    return [dict(d) for d in await stored(services_of(request).store.deliveries, status)]
+
+
+@router.post("/deliveries/{delivery_id}/resend", summary="Send a stored delivery again (same id, fresh signature)")
+async def resend_delivery(request: Request, delivery_id: str) -> dict[str, Any]:
+    services = services_of(request)
+    if services.deliverer is None:
+        raise HTTPException(status_code=409, detail="no webhook URLs are configured")
+    if await stored(services.store.get_delivery, delivery_id) is None:
+        raise HTTPException(status_code=404, detail=f"no delivery {delivery_id}")
+    delivered = await services.deliverer.resend(delivery_id)
+    return {"delivery_id": delivery_id, "delivered": delivered}

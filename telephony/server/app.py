@@ -1,0 +1,63 @@
+"""The FastAPI application: Twilio's webhooks and media stream, the JSON API, and what runs beside them.
+
+Every Twilio webhook answers TwiML even when something inside fails: the error handler sends the caller to a
+person rather than letting Twilio play its "application error" message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from telephony.server import api, media, oracle_api, twilio_routes
+from telephony.server.http import base_url, xml
+from telephony.server.services import Services
+from voice.oracle import OracleRecognizerFactory
+
+log = logging.getLogger(__name__)
+
+
+def create_app(services: Services) -> FastAPI:
+    """The FastAPI application around already-built services."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        dialing = asyncio.create_task(services.dialer.run_forever()) if services.dialer is not None else None
+        yield
+        if dialing is not None:
+            dialing.cancel()
+        await services.aclose()
+
+    app = FastAPI(
+        title="handoff",
+        summary="A phone bot that hands calls to people with the context attached.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.include_router(twilio_routes.router)
+    app.include_router(media.router)
+    app.include_router(api.router)
+    if isinstance(services.recognizers, OracleRecognizerFactory):
+        app.include_router(oracle_api.router)
+    app.add_exception_handler(Exception, on_unexpected)
+
+    @app.get("/healthz", summary="Liveness: the server is up and which recogniser it uses")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "asr": services.recognizers.name}
+
+    return app
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    """A bug inside a route: Twilio still gets TwiML that puts the caller through to a person."""
+    log.error("unexpected error on %s", request.url.path, exc_info=exc)
+    services: Services = request.app.state.services
+    if request.url.path.startswith("/twilio/"):
+        return xml(services.desk.transfers.apology_transfer(base_url(request)))
+    return JSONResponse({"detail": "internal error"}, status_code=500)

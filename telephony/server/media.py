@@ -1,0 +1,81 @@
+"""The media-stream websocket: checked, accepted, and handed to a `CallSession` for the rest of the call.
+
+The handler is a short loop: read a message, give it to the session, until the session or the caller closes
+the stream. Whatever happens, the session's `end()` runs, so the caller's words are kept and the call is
+handed on.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from telephony.calls.session import CallSession
+from telephony.server.services import Services
+from telephony.twilio.signatures import SIGNATURE_HEADER, public_host, websocket_url_forms
+
+log = logging.getLogger(__name__)
+
+MEDIA_PATH = "/twilio/media"
+
+router = APIRouter()
+
+
+class WebSocketTransport:
+    """The session's view of a Starlette websocket: sends that never raise once the caller is gone."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+        self.closed = False
+
+    async def send(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            await self._ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.closed = True
+
+    async def close(self, code: int = 1000) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        # the caller may be gone already (Starlette raises WebSocketDisconnect, uvicorn OSError): nothing to close
+        with suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await self._ws.close(code)
+
+
+@router.websocket(MEDIA_PATH)
+async def media(ws: WebSocket) -> None:
+    """Twilio's bidirectional Media Stream for one call."""
+    services: Services = ws.app.state.services
+    settings = services.settings
+    host = public_host(settings.public_url, ws.headers.get("host", ""))
+    secure = settings.public_url.startswith("https://") if settings.public_url else ws.url.scheme == "wss"
+    forms = websocket_url_forms(host, MEDIA_PATH, secure=secure)
+    if not services.signatures.websocket_ok(forms, ws.headers.get(SIGNATURE_HEADER.lower())):
+        log.warning("refused media stream upgrade from %s: missing or invalid X-Twilio-Signature", ws.client)
+        await ws.close(code=1008)  # before accept: the client gets HTTP 403
+        return
+    await ws.accept()
+    transport = WebSocketTransport(ws)
+    http_base = settings.public_url or f"{'https' if secure else 'http'}://{host}"
+    session = CallSession(services.session_deps(), services.session_config, transport, base_url=http_base)
+    try:
+        while not session.closing:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            await session.receive(data)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    finally:
+        await session.end("dropped")
+        if ws.application_state != WebSocketState.DISCONNECTED:
+            await transport.close()

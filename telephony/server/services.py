@@ -1,0 +1,248 @@
+"""What a running server is made of, built once from the settings before it starts serving.
+
+Building can fail (no vosk model, espeak-ng missing, a bad bot pack, a database that cannot be migrated);
+it happens before the server binds, so the failure is one clear sentence rather than a traceback from
+inside a request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dialogs.dialog import DialogFactory
+from dialogs.manager import DialogManagerFactory
+from dialogs.pack import BotPack, load_pack
+from dialogs.routing import Availability, Router, ScheduleAvailability
+from dialogs.tools import DataTools, ToolBox
+from telephony.calls.ports import SessionConfig, SessionDeps, Synthesizer
+from telephony.calls.registry import CallRegistry, LiveStreams
+from telephony.calls.session import CallSession
+from telephony.desk.callbacks import Callbacks
+from telephony.desk.delivery import HandoffDeliverer
+from telephony.desk.desk import HandoffDesk
+from telephony.desk.dialer import CallbackDialer
+from telephony.desk.ledger import Ledger
+from telephony.desk.targets import TransferConfig
+from telephony.desk.transfers import Transfers
+from telephony.desk.voicemail import Voicemails
+from telephony.server.auth import ApiTokenCheck
+from telephony.server.settings import Settings
+from telephony.store import Store, sqlite_url
+from telephony.twilio.rest import TwilioRest
+from telephony.twilio.signatures import TwilioSignatureCheck
+from telephony.twilio.taskrouter import TaskRouterAvailability
+from voice.oracle import OracleRecognizerFactory
+from voice.recognizers import build_recognizer_factory
+from voice.stt import RecognizerFactory
+from voice.tts import SpeechSynthesizer
+from voice.vad import VadConfig
+
+log = logging.getLogger(__name__)
+
+STT_WORKERS = 4
+
+
+@dataclass
+class Services:
+    """Everything the routes use; one per server process."""
+
+    settings: Settings
+    pack: BotPack
+    registry: CallRegistry
+    streams: LiveStreams[CallSession]
+    recognizers: RecognizerFactory
+    synthesizer: Synthesizer
+    dialogs: DialogFactory
+    tools: ToolBox
+    signatures: TwilioSignatureCheck
+    api_token: ApiTokenCheck
+    stt_executor: ThreadPoolExecutor
+    session_config: SessionConfig
+    router: Router
+    availability: Availability
+    store: Store
+    rest: TwilioRest | None
+    deliverer: HandoffDeliverer | None
+    desk: HandoffDesk
+    clock: Callable[[], datetime]
+    dialer: CallbackDialer | None = None
+
+    async def start(self) -> None:
+        """Before the first call: say loudly what is unsafe, and synthesise every fixed prompt."""
+        settings = self.settings
+        if not settings.validate_signatures:
+            log.warning(
+                "!!! X-Twilio-Signature checking is OFF (HANDOFF_VALIDATE_SIGNATURES=false): anyone who can "
+                "reach this server can pose as Twilio. Never run like this in production. !!!"
+            )
+        elif not settings.twilio_auth_token.get_secret_value():
+            log.warning("HANDOFF_TWILIO_AUTH_TOKEN is empty: every Twilio request will be refused with 403")
+        prompts = list(self.dialogs.fixed_prompts())
+        await self.synthesizer.warm(prompts)
+        log.info("synthesised %d fixed prompts", len(prompts))
+
+    def session_deps(self) -> SessionDeps:
+        """What a new call's session shares with every other call on this server."""
+        return SessionDeps(
+            recognizers=self.recognizers,
+            synthesizer=self.synthesizer,
+            dialogs=self.dialogs,
+            registry=self.registry,
+            streams=self.streams,
+            stt_executor=self.stt_executor,
+            tools=self.tools,
+            router=self.router,
+            availability=self.availability,
+            clock=self.clock,
+            desk=self.desk,
+            caller_profile=self.pack.caller_profile,
+        )
+
+    async def aclose(self) -> None:
+        if self.deliverer is not None:
+            await self.deliverer.aclose()
+        self.stt_executor.shutdown(wait=False, cancel_futures=True)
+        self.synthesizer.close()
+        if self.rest is not None:
+            self.rest.close()
+        self.store.close()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    recognizers: RecognizerFactory | None = None,
+    synthesizer: Synthesizer | None = None,
+    dialogs: DialogFactory | None = None,
+    tools: ToolBox | None = None,
+) -> Services:
+    """Assemble the server's parts.
+
+    Raises ModelNotFound when vosk is asked for and no model is there, BotPackError for a bad bot pack,
+    StoreError when the database cannot be opened or migrated.
+    """
+    if recognizers is None:
+        recognizers = build_recognizer_factory(
+            settings.asr, settings.vosk_model_path, settings.model_cache_dir, settings.vosk_model_name
+        )
+    if isinstance(recognizers, OracleRecognizerFactory):
+        log.warning("speech recognition is ORACLE ASR (scripted reference text): for tests and replays only")
+    pack = load_pack(settings.bot_pack)
+    store = Store(settings.database_url or sqlite_url(settings.data_dir))
+    store.migrate()
+    auth_token = settings.twilio_auth_token.get_secret_value()
+    rest = (
+        TwilioRest(settings.twilio_account_sid, auth_token, settings.twilio_api_base_url)
+        if auth_token and settings.rest_transfers
+        else None
+    )
+    clock = _clock(settings.fixed_now)
+    deliverer = _deliverer(settings, store)
+    registry = CallRegistry()
+    return Services(
+        settings=settings,
+        pack=pack,
+        registry=registry,
+        streams=LiveStreams(),
+        recognizers=recognizers,
+        synthesizer=synthesizer
+        or SpeechSynthesizer(settings.tts_cache_dir, voice=settings.tts_voice, rate=settings.tts_rate),
+        dialogs=dialogs or DialogManagerFactory(pack),
+        tools=tools or DataTools(),
+        signatures=TwilioSignatureCheck(auth_token, enabled=settings.validate_signatures),
+        api_token=ApiTokenCheck(settings.api_token.get_secret_value()),
+        stt_executor=ThreadPoolExecutor(max_workers=STT_WORKERS, thread_name_prefix="stt"),
+        session_config=_session_config(settings),
+        router=Router(list(pack.queues), list(pack.routing_rules), pack.default_queue),
+        availability=_availability(settings, rest),
+        store=store,
+        rest=rest,
+        deliverer=deliverer,
+        desk=_desk(settings, pack, Ledger(registry, store), rest, deliverer, recognizers, clock),
+        clock=clock,
+        dialer=_dialer(settings, pack, store, rest, clock),
+    )
+
+
+def _clock(fixed: datetime | None) -> Callable[[], datetime]:
+    def clock() -> datetime:
+        return fixed if fixed is not None else datetime.now(UTC)
+
+    return clock
+
+
+def _session_config(settings: Settings) -> SessionConfig:
+    vad = VadConfig(
+        aggressiveness=settings.vad_aggressiveness,
+        end_of_speech_ms=settings.end_of_speech_ms,
+        min_speech_ms=settings.min_speech_ms,
+        start_speech_ms=settings.start_speech_ms,
+        barge_in_ms=settings.barge_in_ms,
+    )
+    return SessionConfig(
+        vad=vad, no_input_timeout_ms=settings.no_input_timeout_ms, max_message_bytes=settings.max_message_bytes
+    )
+
+
+def _availability(settings: Settings, rest: TwilioRest | None) -> Availability:
+    if settings.availability == "taskrouter" and rest is not None and settings.taskrouter_workspace_sid:
+        return TaskRouterAvailability(rest, settings.taskrouter_workspace_sid)
+    return ScheduleAvailability()
+
+
+def _deliverer(settings: Settings, store: Store) -> HandoffDeliverer | None:
+    if not settings.webhook_urls:
+        return None
+    secret = settings.webhook_secret.get_secret_value()
+    if not secret:
+        log.warning("HANDOFF_WEBHOOK_URLS is set but HANDOFF_WEBHOOK_SECRET is empty: deliveries are off")
+        return None
+    return HandoffDeliverer(settings.webhook_urls, secret, store)
+
+
+def _desk(
+    settings: Settings,
+    pack: BotPack,
+    ledger: Ledger,
+    rest: TwilioRest | None,
+    deliverer: HandoffDeliverer | None,
+    recognizers: RecognizerFactory,
+    clock: Callable[[], datetime],
+) -> HandoffDesk:
+    config = TransferConfig(settings.transfer_number, settings.transfer_caller_id, settings.transfer_timeout_s)
+    callbacks = Callbacks(ledger, pack, clock)
+    transcriber = recognizers if recognizers.name == "vosk" else None  # voicemail text, with the same model
+    return HandoffDesk(
+        ledger,
+        pack,
+        Transfers(ledger, pack, config, callbacks, rest),
+        callbacks,
+        Voicemails(ledger, pack, callbacks, rest, transcriber),
+        deliverer,
+    )
+
+
+def _dialer(
+    settings: Settings, pack: BotPack, store: Store, rest: TwilioRest | None, clock: Callable[[], datetime]
+) -> CallbackDialer | None:
+    if not settings.callback_dialer:
+        return None
+    if rest is None or not settings.public_url or not settings.callback_from:
+        log.warning(
+            "HANDOFF_CALLBACK_DIALER needs Twilio credentials, HANDOFF_PUBLIC_URL and "
+            "HANDOFF_CALLBACK_FROM; callbacks will wait for an agent instead"
+        )
+        return None
+    return CallbackDialer(
+        store,
+        rest,
+        settings.public_url,
+        caller_id=settings.callback_from,
+        default_agent=settings.transfer_number,
+        pack=pack,
+        clock=clock,
+    )

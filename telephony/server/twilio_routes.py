@@ -1,0 +1,176 @@
+"""Twilio's webhooks: answer the call, then everything the desk does once the stream has decided.
+
+Routes are thin: the form is signature-checked by `TwilioForm`, the work is the desk's, and the answer is
+TwiML. Every webhook answers TwiML even when something inside fails (see the app's error handler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from starlette.datastructures import FormData
+
+from telephony.desk.dialer import CallbackDialer
+from telephony.server.http import TwilioForm, base_url, services_of, xml
+from telephony.server.media import MEDIA_PATH
+from telephony.twilio import twiml
+from telephony.twilio.signatures import public_host
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/twilio")
+
+
+def call_of(request: Request, form: FormData) -> str:
+    """The call a webhook is about: our own `call` query parameter, else Twilio's CallSid."""
+    return request.query_params.get("call") or str(form.get("CallSid", ""))
+
+
+def agent_leg_call_of(request: Request, form: FormData) -> str:
+    """The caller's call, for a webhook on the agent's leg (whose own CallSid is the child's)."""
+    return request.query_params.get("call") or str(form.get("ParentCallSid", ""))
+
+
+def attempt_of(request: Request) -> int:
+    """Which transfer attempt a webhook is about (0 when absent or unreadable)."""
+    try:
+        return max(0, int(request.query_params.get("attempt", "0")))
+    except ValueError:
+        return 0
+
+
+def fields(form: FormData) -> dict[str, str]:
+    return {k: str(v) for k, v in form.items()}
+
+
+@router.post("/voice", summary="Twilio voice webhook: answer the call and open the media stream")
+async def voice(request: Request, form: TwilioForm) -> Response:
+    services = services_of(request)
+    settings = services.settings
+    call_sid = str(form.get("CallSid", ""))
+    if not call_sid:
+        raise HTTPException(status_code=400, detail="CallSid is missing")
+    record = services.registry.open(call_sid)
+    record.account_sid = str(form.get("AccountSid") or "") or None
+    record.caller = str(form.get("From") or "") or None
+    record.called = str(form.get("To") or "") or None
+    parameters = {
+        "call_sid": call_sid,
+        "caller": record.caller or "",
+        "called": record.called or "",
+        "caller_name": str(form.get("CallerName") or ""),
+        "direction": str(form.get("Direction") or ""),
+        "forwarded_from": str(form.get("ForwardedFrom") or ""),
+        "region": str(form.get("FromState") or form.get("FromCountry") or ""),
+    }
+    base = base_url(request)
+    record.base_url = base
+    scheme = "wss" if base.startswith("https://") else "ws"
+    stream_url = f"{scheme}://{public_host(settings.public_url, request.headers.get('host', ''))}{MEDIA_PATH}"
+    log.info("call %s answered; streaming to %s", call_sid, stream_url)
+    return xml(twiml.connect_stream(stream_url, base + "/twilio/stream-ended", parameters))
+
+
+@router.post("/stream-ended", summary="<Connect action>: carry out what the stream decided")
+async def stream_ended(request: Request, form: TwilioForm) -> Response:
+    desk = services_of(request).desk
+    return xml(await desk.stream_ended(call_of(request, form), fields(form), base_url(request)))
+
+
+@router.post("/whisper", summary="<Number url>: the summary the agent hears, then press 1 to take the call")
+async def whisper(request: Request, form: TwilioForm) -> Response:
+    desk = services_of(request).desk
+    call = agent_leg_call_of(request, form)
+    return xml(await desk.transfers.whisper(call, attempt_of(request), fields(form), base_url(request)))
+
+
+@router.post("/accept", summary="The agent's key after the whisper: 1 bridges the call")
+async def accept(request: Request, form: TwilioForm) -> Response:
+    desk = services_of(request).desk
+    return xml(await desk.transfers.accept(agent_leg_call_of(request, form), attempt_of(request), fields(form)))
+
+
+@router.post("/dial-status", summary="<Dial action>: the transfer attempt's outcome and the next step")
+async def dial_status(request: Request, form: TwilioForm) -> Response:
+    desk = services_of(request).desk
+    call = call_of(request, form)
+    return xml(await desk.transfers.dial_status(call, attempt_of(request), fields(form), base_url(request)))
+
+
+@router.post("/enqueue-status", summary="<Enqueue action>: what became of the TaskRouter task")
+async def enqueue_status(request: Request, form: TwilioForm) -> Response:
+    desk = services_of(request).desk
+    return xml(await desk.transfers.enqueue_status(call_of(request, form), fields(form)))
+
+
+@router.post("/fallback-choice", summary="After a failed transfer: 1 callback, 2 voicemail")
+async def fallback_choice(request: Request, form: TwilioForm) -> Response:
+    desk = services_of(request).desk
+    digits = str(form.get("Digits") or request.query_params.get("Digits") or "")
+    return xml(await desk.fallback_choice(call_of(request, form), digits, base_url(request)))
+
+
+@router.post("/voicemail", summary="<Record action>: the caller's message")
+async def voicemail(request: Request, form: TwilioForm) -> Response:
+    desk = services_of(request).desk
+    return xml(await desk.voicemail.message(call_of(request, form), fields(form)))
+
+
+@router.post("/recording-status", summary="recordingStatusCallback: the message's recording SID and URL")
+async def recording_status(request: Request, form: TwilioForm) -> Response:
+    await services_of(request).desk.voicemail.recording_ready(call_of(request, form), fields(form))
+    return Response(status_code=204)
+
+
+# --- the callback dialer's legs ----------------------------------------------------------------------------
+
+
+def callback_of(request: Request) -> int:
+    try:
+        return int(request.query_params.get("callback", ""))
+    except ValueError:
+        raise HTTPException(status_code=400, detail="callback id missing") from None
+
+
+def dialer_of(request: Request) -> CallbackDialer:
+    dialer = services_of(request).dialer
+    if dialer is None:
+        raise HTTPException(status_code=404, detail="the callback dialer is off")
+    return dialer
+
+
+@router.post("/callback/agent", summary="Callback dialer: the agent answered; the summary, press 1")
+async def callback_agent(request: Request, form: TwilioForm) -> Response:
+    return xml(await asyncio.to_thread(dialer_of(request).agent_twiml, callback_of(request)))
+
+
+@router.post("/callback/agent-accept", summary="Callback dialer: 1 dials the customer (with AMD)")
+async def callback_agent_accept(request: Request, form: TwilioForm) -> Response:
+    dialer = dialer_of(request)
+    digits = str(form.get("Digits", ""))
+    return xml(await asyncio.to_thread(dialer.agent_accept_twiml, callback_of(request), digits))
+
+
+@router.post("/callback/customer", summary="Callback dialer: a machine gets a message, a person is bridged")
+async def callback_customer(request: Request, form: TwilioForm) -> Response:
+    return xml(dialer_of(request).customer_twiml(callback_of(request), str(form.get("AnsweredBy", ""))))
+
+
+@router.post("/callback/result", summary="Callback dialer: done, or tried again later")
+async def callback_result(request: Request, form: TwilioForm) -> Response:
+    return xml(await dialer_of(request).result(callback_of(request), str(form.get("DialCallStatus", ""))))
+
+
+@router.post("/callback/agent-status", summary="Callback dialer: the agent leg's status")
+async def callback_agent_status(request: Request, form: TwilioForm) -> Response:
+    if str(form.get("CallStatus")) in ("busy", "no-answer", "failed", "canceled"):
+        await asyncio.to_thread(
+            services_of(request).store.mark_callback,
+            callback_of(request),
+            "requested",
+            f"agent leg {form.get('CallStatus')}; will try again",
+        )
+    return Response(status_code=204)

@@ -1,0 +1,241 @@
+"""CallSession driven message by message, as the websocket handler drives it, with oracle ASR and a fixed voice.
+
+The transport is a recording fake of the real interface; everything else is real: the protocol, the VAD on
+real audio, the recognition worker in its executor, the dialog, the playout tracking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from telephony.calls.ports import SessionConfig, SessionDeps
+from telephony.calls.registry import CallRegistry
+from telephony.calls.session import CallSession
+from tests.telephony.conftest import CALL_SID, FixedSynthesizer, RecordingTransport, StreamScript, voiced_ulaw
+from tests.telephony.first_dialog import FirstDialogFactory, FirstDialogPrompts
+from voice.oracle import OracleRecognizerFactory, OracleUtterance
+from voice.vad import VadConfig
+
+PROMPTS = FirstDialogPrompts()
+
+
+class Call:
+    """A session under test, with its Twilio-side script and the transport it sends on."""
+
+    def __init__(self, said: list[str], *, prompt_ms: int = 1000, no_input_ms: int = 7000) -> None:
+        self.oracle = OracleRecognizerFactory()
+        self.oracle.register(CALL_SID, [OracleUtterance(text, 0.9) for text in said])
+        self.registry = CallRegistry()
+        self.transport = RecordingTransport()
+        self.synth = FixedSynthesizer(prompt_ms)
+        deps = SessionDeps(
+            recognizers=self.oracle, synthesizer=self.synth, dialogs=FirstDialogFactory(), registry=self.registry
+        )
+        config = SessionConfig(vad=VadConfig(), no_input_timeout_ms=no_input_ms)
+        self.session = CallSession(deps, config, self.transport)
+        self.twilio = StreamScript()
+
+    async def feed(self, *messages: str | list[str]) -> None:
+        for message in messages:
+            for text in [message] if isinstance(message, str) else message:
+                await self.session.receive(text)
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(5.0):
+            while not condition():  # noqa: ASYNC110  (polling a session under test)
+                await asyncio.sleep(0.002)
+
+    async def begin(self) -> None:
+        await self.feed(self.twilio.connected(), self.twilio.start())
+        await self.until(lambda: len(self.transport.marks()) == 1)
+
+    async def echo_marks(self) -> None:
+        """Twilio's side: every mark sent so far has played."""
+        for name in self.transport.marks():
+            await self.feed(self.twilio.mark(name))
+
+    async def speak(self, ms: int = 1200, silence_ms: int = 800) -> None:
+        await self.feed(self.twilio.frames(voiced_ulaw(ms)), self.twilio.silence(silence_ms))
+
+    @property
+    def record(self):  # type: ignore[no-untyped-def]
+        return self.registry.get(CALL_SID)
+
+
+async def test_greeting_goes_out_as_20ms_ulaw_frames_followed_by_one_mark() -> None:
+    call = Call([])
+    await call.begin()
+    sent = call.transport.sent
+    media = [m for m in sent if m["event"] == "media"]
+    assert len(media) == 50  # 1000 ms of prompt audio in 20 ms frames
+    assert all(set(m) == {"event", "streamSid", "media"} for m in media)
+    assert sent[-1]["event"] == "mark" and sent.index(sent[-1]) == len(media)
+    assert call.record.prompts[0].text == PROMPTS.greeting
+
+
+async def test_caller_asking_for_a_person_hears_the_transfer_prompt_then_the_stream_closes_with_a_handoff() -> None:
+    call = Call(["I want to speak to an agent"])
+    await call.begin()
+    await call.echo_marks()
+    await call.speak()
+    await call.until(lambda: len(call.transport.marks()) == 2)
+    assert call.transport.closed_with is None  # not before the caller has heard what happens next
+    await call.echo_marks()
+    await call.until(lambda: call.transport.closed_with is not None)
+    decision = call.record.decision
+    assert decision is not None and decision.kind == "handoff"
+    assert decision.package.primary_issue == "I want to speak to an agent"
+    assert decision.package.reason.trigger == "explicit_request"
+    assert [t.speaker for t in call.record.turns] == ["bot", "caller", "bot"]
+    assert call.record.prompts[1].text == PROMPTS.transfer
+
+
+async def test_caller_talking_over_the_bot_gets_clear_and_the_cut_is_recorded() -> None:
+    call = Call(["hello there"], prompt_ms=3000)
+    await call.begin()
+    await call.feed(call.twilio.silence(600))  # the caller hears 600 ms of the greeting, then talks
+    await call.feed(call.twilio.frames(voiced_ulaw(400)))
+    await call.until(lambda: bool(call.transport.events("clear")))
+    prompt = call.record.prompts[0]
+    assert prompt.cut_off and not prompt.played
+    assert 560 <= (prompt.heard_ms or 0) <= 660
+    barge = [e for e in call.record.timeline if e.kind == "barge_in"]
+    assert barge and barge[0].detail["prompt_id"] == "p1"
+    await call.feed(call.twilio.mark(call.transport.marks()[0]))  # Twilio echoes the cleared mark
+    assert call.record.prompts[0].played is False
+
+
+async def test_the_transfer_announcement_cannot_be_talked_over() -> None:
+    call = Call(["agent please", "hello hello"], prompt_ms=3000)
+    await call.begin()
+    await call.echo_marks()
+    await call.speak()
+    await call.until(lambda: len(call.transport.marks()) == 2)
+    await call.speak(800, 100)
+    assert not call.transport.events("clear")
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "not json",
+        '{"event": "telepathy"}',
+        "[1, 2, 3]",
+        '{"event": "media", "sequenceNumber": "9", "streamSid": "MZ'
+        + "2" * 32
+        + '", "media": {"track": "inbound", "chunk": "1", "timestamp": "0", "payload": "!!!"}}',
+        "x" * 70_000,
+    ],
+)
+async def test_bad_messages_are_counted_and_the_call_goes_on(garbage: str) -> None:
+    call = Call(["operator"])
+    await call.feed(call.twilio.connected(), garbage)  # before start, too
+    await call.feed(call.twilio.start())
+    await call.until(lambda: len(call.transport.marks()) == 1)
+    await call.feed(garbage)
+    await call.echo_marks()
+    await call.speak()
+    await call.until(lambda: len(call.transport.marks()) == 2)
+    assert sum(call.record.protocol_errors.values()) >= 1
+    assert call.record.turns[1].text == "operator"
+
+
+async def test_media_before_start_is_refused_without_ending_the_call() -> None:
+    call = Call(["agent"])
+    await call.feed(call.twilio.connected(), call.twilio.media(b"\xff" * 160))
+    assert call.record is None and not call.transport.sent
+    await call.begin()
+
+
+async def test_a_stream_in_a_format_we_cannot_hear_is_handed_to_a_person() -> None:
+    call = Call([])
+    await call.feed(call.twilio.connected(), call.twilio.start(encoding="audio/x-alaw"))
+    await call.until(lambda: call.transport.closed_with is not None)
+    decision = call.record.decision
+    assert decision is not None and decision.kind == "handoff"
+    assert decision.package.reason.category == "workflow_exception"
+    assert "unsupported_media_format" in decision.package.reason.trigger
+
+
+async def test_a_socket_dropped_mid_sentence_keeps_the_callers_words() -> None:
+    call = Call(["my card was stolen"])
+    await call.begin()
+    await call.echo_marks()
+    await call.feed(call.twilio.frames(voiced_ulaw(900)))  # still talking when the line drops
+    await call.session.end("dropped")
+    assert [t.text for t in call.record.turns if t.speaker == "caller"] == ["my card was stolen"]
+    assert call.record.stream_end == "dropped"
+
+
+async def test_dtmf_zero_during_the_greeting_cuts_it_and_hands_off() -> None:
+    call = Call([], prompt_ms=3000)
+    await call.begin()
+    await call.feed(call.twilio.silence(200), call.twilio.dtmf("0"))
+    assert call.transport.events("clear")
+    await call.until(lambda: len(call.transport.marks()) == 2)
+    await call.feed(call.twilio.mark(call.transport.marks()[1]))
+    await call.until(lambda: call.transport.closed_with is not None)
+    assert call.record.decision.package.reason.trigger == "dtmf_zero"
+
+
+async def test_silence_after_the_greeting_brings_a_reprompt() -> None:
+    call = Call([], no_input_ms=2000)
+    await call.begin()
+    await call.echo_marks()
+    await call.feed(call.twilio.silence(2100))
+    await call.until(lambda: len(call.transport.marks()) == 2)
+    assert call.record.prompts[1].text == PROMPTS.reprompt
+
+
+async def test_a_mark_twilio_never_echoes_does_not_stall_the_call() -> None:
+    call = Call(["agent"], prompt_ms=500)
+    await call.begin()
+    await call.feed(call.twilio.silence(500 + 1500 + 40))  # playout end plus the grace period
+    assert any(e.kind == "mark_overdue" for e in call.record.timeline)
+    await call.speak()
+    await call.until(lambda: len(call.transport.marks()) == 2)
+
+
+async def test_stop_from_twilio_ends_the_stream_as_the_callers_hang_up() -> None:
+    call = Call([])
+    await call.begin()
+    await call.feed(call.twilio.stop())
+    assert call.record.stream_end == "caller_stop"
+    assert call.record.decision is None
+
+
+async def test_reply_latency_is_measured_from_the_end_of_speech_window() -> None:
+    call = Call(["agent"])
+    await call.begin()
+    await call.echo_marks()
+    await call.speak(1000, 800)
+    await call.until(lambda: len(call.transport.marks()) == 2)
+    (latency,) = call.record.latencies
+    assert latency.window_closed_ms - latency.last_voiced_ms == 600
+    assert latency.cached and latency.after_window_ms >= 0
+
+
+class BrokenTools:
+    """A ToolBox whose backend is down."""
+
+    def run(self, tool: str, arguments: object) -> tuple[bool, dict[str, object]]:
+        raise ConnectionError("orders database unreachable")
+
+
+async def test_a_tool_that_fails_is_reported_to_the_dialog_which_hands_off() -> None:
+    from dialogs.manager import DialogManagerFactory
+
+    call = Call(["where is my order 4 8 1 5 2 3"])
+    call.session.deps.dialogs = DialogManagerFactory()
+    call.session.deps.tools = BrokenTools()
+    await call.begin()
+    await call.echo_marks()
+    await call.speak()
+    await call.until(lambda: call.record.decision is not None)
+    assert call.record.decision.package.reason.trigger == "tool_failed"
+    tool_notes = [e for e in call.record.timeline if e.kind == "tool"]
+    assert tool_notes and tool_notes[0].detail["ok"] is False
+    assert any(e.kind == "dialog" and e.detail["decision"] == "handoff:tool_failed" for e in call.record.timeline)

@@ -1,0 +1,255 @@
+"""The JSON API and what it serves after real calls: handoffs, callbacks, deliveries, and the stored record
+surviving a server restart. Real app, real SQLite file, real websocket, Twilio's REST API faked on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import SecretStr
+
+from telephony.calls.records import CallDecision
+from telephony.desk.delivery import verify
+from telephony.replay.in_process import serve_in_process
+from telephony.replay.player import ReplayOptions, TwilioPlayer, caller_audio
+from telephony.replay.result import ReplayResult
+from telephony.replay.scenario import load_scenario
+from telephony.replay.twilio_fake import TwilioFake
+from telephony.replay.wires import NetworkWire
+from telephony.server.app import create_app
+from telephony.server.services import Services, build_services
+from telephony.server.settings import Settings
+from tests.telephony.conftest import FixedSynthesizer
+from voice.oracle import OracleRecognizerFactory
+
+ROOT = Path(__file__).resolve().parents[3]
+SCENARIOS = ROOT / "audio_fixtures" / "scenarios"
+AUTH = "api-test-auth"
+API = "api-test-token"
+SECRET = "webhook-secret"
+HEADERS = {"Authorization": f"Bearer {API}"}
+
+
+@dataclass
+class Receiver:
+    """A help desk's webhook endpoint: records deliveries; answers 500 while `failing`."""
+
+    failing: bool = False
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/hook")
+        async def hook(request: Request) -> JSONResponse:
+            body = await request.body()
+            headers = request.headers
+            ok = verify(SECRET, headers["x-handoff-timestamp"], body, headers["x-handoff-signature"])
+            self.received.append({"ok": ok, "id": headers["x-handoff-delivery"], "body": json.loads(body)})
+            return JSONResponse({}, status_code=500 if self.failing else 200)
+
+        return app
+
+
+@dataclass
+class Server:
+    base: str
+    services: Services
+    fake: TwilioFake
+
+    async def replay(self, name: str, tts: Path) -> ReplayResult:
+        from voice.tts import SpeechSynthesizer
+
+        scenario = load_scenario(SCENARIOS / name)
+        synth = SpeechSynthesizer(tts, rate=165)
+        try:
+            audio = await caller_audio(scenario, synth.synthesize)
+        finally:
+            synth.close()
+        options = ReplayOptions(speed=10, clock="wall")
+        player = TwilioPlayer(
+            NetworkWire(self.base, 10), auth_token=AUTH, api_token=API, options=options, fake=self.fake
+        )
+        return await player.run(scenario, audio)
+
+    async def get(self, path: str) -> Any:
+        async with httpx.AsyncClient() as http:
+            response = await http.get(self.base + path, headers=HEADERS)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def settings_for(data_dir: Path, fake: TwilioFake, **extra: Any) -> Settings:
+    return Settings(
+        twilio_auth_token=SecretStr(AUTH),
+        api_token=SecretStr(API),
+        asr="oracle",
+        data_dir=data_dir,
+        twilio_api_base_url=fake.base_url,
+        twilio_account_sid=fake.account_sid,
+        fixed_now="2026-11-24T15:00:00Z",
+        _env_file=None,
+        **extra,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    hook = Receiver()
+    async with serve_in_process(hook.app()) as base:
+        yield hook, base + "/hook"
+
+
+@pytest.fixture
+async def server(tmp_path: Path, receiver: tuple[Receiver, str]) -> AsyncIterator[Server]:
+    _, hook_url = receiver
+    async with TwilioFake.running(auth_token=AUTH) as fake:
+        settings = settings_for(tmp_path / "data", fake, webhook_urls=[hook_url], webhook_secret=SecretStr(SECRET))
+        services = build_services(settings, recognizers=OracleRecognizerFactory(), synthesizer=FixedSynthesizer(600))
+        services.deliverer.backoff_initial_s = 0.01  # type: ignore[union-attr]
+        async with serve_in_process(create_app(services)) as base:
+            yield Server(base, services, fake)
+
+
+async def test_handoffs_are_listed_by_status_and_queue(server: Server, tmp_path: Path) -> None:
+    await server.replay("reject_whisper_next_target.yaml", tmp_path / "tts")
+    await server.replay("caller_hangs_up_during_whisper.yaml", tmp_path / "tts")
+    everything = await server.get("/api/handoffs")
+    assert len(everything) == 2
+    bridged = await server.get("/api/handoffs?status=bridged")
+    assert [h["queue"] for h in bridged] == ["accounts"]
+    assert await server.get("/api/handoffs?queue=orders") and not await server.get("/api/handoffs?queue=sales")
+
+
+async def test_callbacks_are_listed_and_marked_done(server: Server, tmp_path: Path) -> None:
+    result = await server.replay("caller_hangs_up_during_whisper.yaml", tmp_path / "tts")
+    (callback,) = await server.get("/api/callbacks?status=requested")
+    assert callback["call_sid"] == result.call_sid and callback["number"] == "+15551230003"
+    assert callback["window"] == "soon" and callback["due_at"]
+    async with httpx.AsyncClient() as http:
+        done = await http.post(
+            f"{server.base}/api/callbacks/{callback['id']}/done",
+            headers=HEADERS,
+            json={"notes": "called back, resolved"},
+        )
+        missing = await http.post(f"{server.base}/api/callbacks/9999/done", headers=HEADERS)
+    assert done.status_code == 200 and missing.status_code == 404
+    assert await server.get("/api/callbacks?status=requested") == []
+    assert (await server.get("/api/callbacks?status=done"))[0]["notes"] == "called back, resolved"
+
+
+async def test_the_call_record_has_transcript_package_routing_attempts_and_outcome(
+    server: Server, tmp_path: Path
+) -> None:
+    result = await server.replay("agent_busy_voicemail.yaml", tmp_path / "tts")
+    record = await server.get(f"/api/calls/{result.call_sid}")
+    assert [t["speaker"] for t in record["transcript"]][:2] == ["bot", "caller"]
+    assert record["handoff"]["package"]["reason"]["trigger"] == "explicit_request"
+    assert record["handoff"]["routing"]["queue"] == "accounts" and record["handoff"]["routing"]["reasons"]
+    assert [a["outcome"] for a in record["dial_attempts"]] == ["busy", "busy"]
+    assert record["voicemails"][0]["recording_sid"].startswith("RE")
+    assert record["handoff"]["status"] == "voicemail"
+
+
+async def test_each_package_is_delivered_signed_to_the_help_desk(
+    server: Server, receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    hook, _ = receiver
+    result = await server.replay("billing_dispute.yaml", tmp_path / "tts")
+    await server.services.deliverer.drain()  # type: ignore[union-attr]
+    (delivery,) = hook.received
+    assert delivery["ok"]  # the HMAC-SHA256 signature verifies
+    assert delivery["body"]["package"]["call_sid"] == result.call_sid
+    assert "risk_compliance" in delivery["body"]["ticket_note"]
+    (stored,) = await server.get("/api/deliveries?status=delivered")
+    assert stored["delivery_id"] == delivery["id"]
+
+
+async def test_a_failed_delivery_is_kept_and_can_be_sent_again(
+    server: Server, receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    hook, _ = receiver
+    hook.failing = True
+    await server.replay("cancellation.yaml", tmp_path / "tts")
+    await server.services.deliverer.drain()  # type: ignore[union-attr]
+    (failed,) = await server.get("/api/deliveries?status=failed")
+    assert failed["attempts"] == 5 and "500" in failed["last_error"]
+    hook.failing = False
+    async with httpx.AsyncClient() as http:
+        resent = await http.post(f"{server.base}/api/deliveries/{failed['delivery_id']}/resend", headers=HEADERS)
+    assert resent.json() == {"delivery_id": failed["delivery_id"], "delivered": True}
+    assert hook.received[-1]["id"] == failed["delivery_id"] and hook.received[-1]["ok"]
+
+
+async def test_a_restart_mid_call_loses_nothing(tmp_path: Path) -> None:
+    """The first server decides a handoff and dies before Twilio asks <Connect action>; the second carries it out."""
+    async with TwilioFake.running(auth_token=AUTH) as fake:
+        settings = settings_for(tmp_path / "data", fake, rest_transfers=False)
+        first = build_services(settings, recognizers=OracleRecognizerFactory(), synthesizer=FixedSynthesizer(400))
+        async with serve_in_process(create_app(first)) as base:
+            scenario = load_scenario(SCENARIOS / "websocket_drop_mid_handoff.yaml")
+            options = ReplayOptions(speed=10, clock="wall")
+            player = TwilioPlayer(NetworkWire(base, 10), auth_token=AUTH, api_token=API, options=options)
+            audio = await caller_audio(scenario, FixedSynthesizer(1500).synthesize)
+            call_sid = "CA" + "5" * 32
+            params = await player.stream_only(scenario, audio, call_sid)
+            await asyncio.sleep(0.2)
+            decided = first.registry.get(call_sid)
+            assert decided is not None and isinstance(decided.decision, CallDecision)
+        # the first server is gone; a new one opens the same database
+        second = build_services(settings, recognizers=OracleRecognizerFactory(), synthesizer=FixedSynthesizer(400))
+        async with serve_in_process(create_app(second)) as base:
+            signer = player.signer
+            url = base + "/twilio/stream-ended"
+            form = {**params, "CallStatus": "in-progress"}
+            async with httpx.AsyncClient() as http:
+                answer = await http.post(url, data=form, headers={"X-Twilio-Signature": signer.sign(url, form)})
+                assert "<Dial" in answer.text and "+15005550002" in answer.text
+                whisper_url = base + f"/twilio/whisper?call={call_sid}&attempt=0"
+                leg = {**params, "CallSid": "CA" + "6" * 32}
+                whisper = await http.post(
+                    whisper_url, data=leg, headers={"X-Twilio-Signature": signer.sign(whisper_url, leg)}
+                )
+            assert "order" in whisper.text.lower()  # the package came back from the database
+
+
+class HeardSeconds:
+    """A recogniser (the real interface) that reports how much audio it was given: proves the recording
+    was fetched from Twilio and decoded, without needing a vosk model on this machine."""
+
+    name = "test"
+
+    def new_recognizer(self, key: str) -> Any:
+        from voice.stt import Transcript
+
+        class Recognizer:
+            fed = 0
+
+            def start_utterance(self, t_ms: int) -> None: ...
+
+            def accept(self, pcm8k: bytes) -> None:
+                self.fed += len(pcm8k)
+
+            def finish_utterance(self, start_ms: int, end_ms: int) -> Transcript:
+                return Transcript(f"heard {self.fed // 16000} seconds", 0.9, start_ms, end_ms, (), True, "test")
+
+            def close(self) -> None: ...
+
+        return Recognizer()
+
+
+async def test_a_voicemail_is_fetched_from_twilio_and_transcribed_offline(server: Server, tmp_path: Path) -> None:
+    server.services.desk.voicemail.transcriber = HeardSeconds()  # type: ignore[assignment]
+    result = await server.replay("agent_busy_voicemail.yaml", tmp_path / "tts")
+    (voicemail,) = (await server.get(f"/api/calls/{result.call_sid}"))["voicemails"]
+    seconds = result.outcome["voicemail"]["duration_s"]
+    assert voicemail["transcript"].startswith("heard ") and abs(int(voicemail["transcript"].split()[1]) - seconds) <= 1
+    assert server.fake.requests_to("/Recordings/", "GET")
