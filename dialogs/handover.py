@@ -5,6 +5,8 @@ then hand the call over. Pure: a pack and a call's state in, actions out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dialogs.actions import Action, Explain, HandOff, Listen, Route, Say
 from dialogs.events import Routed
 from dialogs.pack import BotPack
@@ -17,7 +19,7 @@ from dialogs.wording import last_digits, minutes
 
 
 def decide(
-    pack: BotPack, state: CallState, reason: EscalationReason, queue: str, signals: dict[str, object] | None = None
+    pack: BotPack, state: CallState, reason: EscalationReason, queue: str, signals: Mapping[str, object] | None = None
 ) -> list[Action]:
     """Decide to hand off: build the package, then ask routing where it can go before promising anything."""
     package = build_package(pack, state, reason, queue)

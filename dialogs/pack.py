@@ -280,6 +280,7 @@ class BotPack(_Strict):
     topics: list[Topic] = Field(default_factory=list, description="routing-question answers; keys 1, 2, 3...")
     slots: dict[str, Slot] = Field(default_factory=dict)
     tools: dict[str, Tool] = Field(default_factory=dict)
+    toolbox: str | None = Field(None, description="the class that runs the tools, as 'package.module:Class'")
     caller_profile: CallerProfile | None = None
     markers: Markers
     policy: Policy = Field(default_factory=Policy)
@@ -362,7 +363,8 @@ class BotPack(_Strict):
 
     def _rule_triggers(self) -> set[str]:
         policy = self.policy
-        return {r.trigger for r in [*policy.intent_switches, *policy.exceptions, *policy.high_value]}
+        triggers = {s.trigger for s in policy.intent_switches} | {e.trigger for e in policy.exceptions}
+        return triggers | {h.trigger for h in policy.high_value}
 
     def topic_in(self, normalised: str) -> str | None:
         """The intent of the first topic word in the (normalised) text, singular or plural."""

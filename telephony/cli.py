@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast, get_args
 
 import typer
 from rich.console import Console
@@ -82,7 +82,7 @@ def replay(
     from telephony.replay.checks import check as run_checks
     from telephony.replay.in_process import replay_in_process
     from telephony.replay.player import ReplayOptions, TwilioPlayer, caller_audio
-    from telephony.replay.scenario import load_scenario
+    from telephony.replay.scenario import AgentBehaviour, load_scenario
     from telephony.replay.wires import NetworkWire
     from voice.tts import SpeechSynthesizer
 
@@ -95,16 +95,17 @@ def replay(
         raise _fail("no scenario files given", 2)
     if clock not in ("virtual", "wall"):
         raise _fail(f"--clock must be virtual or wall, not {clock!r}", 2)
-    if url is not None:
-        clock = "wall"  # a running server is reached over the network, in real time
+    behaviours = get_args(AgentBehaviour)
+    if agent is not None and agent not in behaviours:
+        raise _fail(f"--agent must be one of {', '.join(behaviours)}, not {agent!r}", 2)
     options = ReplayOptions(
         speed=speed,
         asr=asr,
         wer=asr_wer,
         seed=seed,
-        agent=agent,
+        agent=cast(AgentBehaviour | None, agent),
         out_dir=out_dir,
-        clock=clock,  # type: ignore[arg-type]
+        clock="wall" if url is not None or clock == "wall" else "virtual",  # a running server: real time
     )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = _settings()

@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -70,7 +70,7 @@ class DeliveryLog(Protocol):
     def add_delivery(self, delivery_id: str, handoff_id: str, url: str, payload: Mapping[str, object]) -> None: ...
     def update_delivery(self, delivery_id: str, status: str, attempts: int, last_error: str | None = None) -> None: ...
     def get_delivery(self, delivery_id: str) -> DeliveryRecord | None: ...
-    def deliveries(self, status: str | None = None) -> list[DeliveryRecord]: ...
+    def deliveries(self, status: str | None = None) -> Sequence[DeliveryRecord]: ...
 
 
 class MemoryDeliveryLog:

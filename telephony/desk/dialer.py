@@ -59,7 +59,7 @@ class CallbackDialer:
         placed = 0
         now = self.clock()
         for callback in await asyncio.to_thread(self.store.due_callbacks, now):
-            callback_id = int(callback["id"])
+            callback_id = int(str(callback["id"]))
             if self._not_before.get(callback_id, now) > now:
                 continue
             agent = self._agent_for(callback)
@@ -144,4 +144,4 @@ class CallbackDialer:
         return twiml.hang_up()
 
     def _callback(self, callback_id: int) -> Mapping[str, object] | None:
-        return next((c for c in self.store.list_callbacks() if int(c["id"]) == callback_id), None)
+        return next((c for c in self.store.list_callbacks() if str(c["id"]) == str(callback_id)), None)

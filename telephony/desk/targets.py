@@ -38,26 +38,25 @@ def transfer_twiml(
     language: str | None = None,
 ) -> str:
     """Dial one target. Phone: whisper + press 1; SIP: X- headers; Client: parameters; TaskRouter: task."""
-    action = urls.of("/twilio/dial-status", attempt=attempt)
-    whisper = urls.of("/twilio/whisper", attempt=attempt)
-    ring = {"action_url": action, "caller_id": config.caller_id, "timeout_s": config.ring_timeout_s}
-    said = {"say_first": say_first, "language": language}
     if target.kind == "taskrouter":
+        action_url = urls.of("/twilio/enqueue-status")
+        attributes = task_attributes(package)
         return twiml.enqueue_task(
-            target.workflow_sid or "", task_attributes(package), urls.of("/twilio/enqueue-status"), **said
+            target.workflow_sid or "", attributes, action_url, say_first=say_first, language=language
         )
+    ring = twiml.Ring(
+        action_url=urls.of("/twilio/dial-status", attempt=attempt),
+        whisper_url=urls.of("/twilio/whisper", attempt=attempt),
+        caller_id=config.caller_id,
+        timeout_s=config.ring_timeout_s,
+        say_first=say_first,
+        language=language,
+    )
     if target.kind == "phone":
-        return twiml.dial_number(target.number or "", whisper_url=whisper, machine_detection=True, **ring, **said)
+        return twiml.dial_number(target.number or "", ring, machine_detection=True)
     if target.kind == "sip":
-        return twiml.dial_sip(
-            sip_uri(target, package),
-            whisper_url=whisper,
-            username=target.username,
-            password=target.password,
-            **ring,
-            **said,
-        )
-    return twiml.dial_client(target.identity or "", client_parameters(package), whisper_url=whisper, **ring, **said)
+        return twiml.dial_sip(sip_uri(target, package), ring, username=target.username, password=target.password)
+    return twiml.dial_client(target.identity or "", client_parameters(package), ring)
 
 
 def short_summary(package: HandoffPackage, limit: int = 200) -> str:

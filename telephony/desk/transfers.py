@@ -48,15 +48,15 @@ class Transfers:
 
     def apology_transfer(self, base: str) -> str:
         """TwiML for when something inside failed: an apology, then the default number."""
-        return twiml.dial_number(
-            self.config.default_number,
-            whisper_url=None,
+        ring = twiml.Ring(
             action_url=base + "/twilio/dial-status",
+            whisper_url=None,
             caller_id=self.config.caller_id,
             timeout_s=self.config.ring_timeout_s,
             say_first=self.pack.after_stream.sorry_transfer,
             language=self.language,
         )
+        return twiml.dial_number(self.config.default_number, ring)
 
     async def move_live_call(self, record: CallRecord, base: str) -> bool:
         """Warm transfer with REST: give the live call its new TwiML now. False: use `<Connect action>`."""
@@ -129,10 +129,11 @@ class Transfers:
     async def dial_status(self, call_sid: str, attempt: int, form: Mapping[str, str], base: str) -> str:
         """One attempt is over: store its typed outcome, then its next step."""
         record = await self.ledger.find(call_sid)
-        if record is None or record.decision is None or record.decision.package is None:
+        decision = record.decision if record is not None else None
+        package = decision.package if decision is not None else None
+        if record is None or decision is None or package is None:
             return twiml.hang_up()
-        decision, progress = record.decision, record.progress
-        package = decision.package
+        progress = record.progress
         targets = self.targets(decision)
         target = targets[min(attempt, len(targets) - 1)]
         status = form.get("DialCallStatus", "")

@@ -17,11 +17,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
 import websockets
+from starlette.types import ASGIApp, Message, Scope
 from websockets.asyncio.client import ClientConnection
 
 from telephony.replay.errors import ReplayError
@@ -29,9 +30,6 @@ from voice.codec import FRAME_MS
 
 Settle = Callable[[str], Awaitable[None]]
 """Wait until the server has done everything a call (by SID) started; only an in-process server can say."""
-
-Message = dict[str, Any]
-ASGIApp = Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 
 class StreamConnection(Protocol):
@@ -139,11 +137,11 @@ class NetworkWire:
 class AsgiStream:
     """A websocket into an ASGI app in this process: the app's own route runs; no socket, no wall clock."""
 
-    def __init__(self, app: ASGIApp, scope: dict[str, Any], settle: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, app: ASGIApp, scope: Scope, settle: Callable[[], Awaitable[None]]) -> None:
         self._app = app
         self._scope = scope
         self._settle = settle
-        self._inbound: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._inbound: asyncio.Queue[Message] = asyncio.Queue()
         self._waiting = asyncio.Event()  # the route is back, asking for the next message
         self._inbox: list[str] = []
         self._accepted = asyncio.Event()
@@ -152,7 +150,7 @@ class AsgiStream:
         self._task: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        self._task = asyncio.create_task(self._app(self._scope, self._receive, self._send))
+        self._task = asyncio.create_task(self._serve())
         await self._inbound.put({"type": "websocket.connect"})
         accepted = asyncio.create_task(self._accepted.wait())
         await asyncio.wait({accepted, self._task}, return_when=asyncio.FIRST_COMPLETED)
@@ -161,12 +159,15 @@ class AsgiStream:
             await self.finish()
             raise ReplayError(f"the media stream upgrade was refused (close code {self._refused})")
 
-    async def _receive(self) -> dict[str, Any]:
+    async def _serve(self) -> None:
+        await self._app(self._scope, self._receive, self._send)
+
+    async def _receive(self) -> Message:
         if self._inbound.empty():
             self._waiting.set()
         return await self._inbound.get()
 
-    async def _send(self, message: dict[str, Any]) -> None:
+    async def _send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "websocket.accept":
             self._accepted.set()
@@ -228,12 +229,12 @@ class VirtualWire:
         self._settle = settle
 
     def http(self) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=self.app)  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=self.app)
         return httpx.AsyncClient(transport=transport, base_url=self.base_url, timeout=httpx.Timeout(15.0))
 
     async def open_stream(self, url: str, headers: dict[str, str], call_sid: str) -> StreamConnection:
         parts = urlsplit(url)
-        scope: dict[str, Any] = {
+        scope: Scope = {
             "type": "websocket",
             "asgi": {"version": "3.0"},
             "scheme": parts.scheme or "ws",

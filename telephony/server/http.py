@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -32,13 +33,26 @@ def xml(document: str) -> Response:
     return Response(content=document, media_type="text/xml")
 
 
+class FormParams:
+    """A webhook's form as the signature check reads it: every value of every field, as text."""
+
+    def __init__(self, form: FormData) -> None:
+        self._form = form
+
+    def getlist(self, key: str) -> list[str]:
+        return [str(value) for value in self._form.getlist(key)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._form.keys())
+
+
 async def twilio_form(request: Request) -> FormData:
     """The webhook's form, once its X-Twilio-Signature is checked (403 otherwise)."""
     form = await request.form()
     query = request.url.query
     url = base_url(request) + request.url.path + (f"?{query}" if query else "")
     ok = services_of(request).signatures.webhook_ok(
-        url, form, request.headers.get(SIGNATURE_HEADER), request.headers.get(SIGNATURE_SETTINGS_HEADER)
+        url, FormParams(form), request.headers.get(SIGNATURE_HEADER), request.headers.get(SIGNATURE_SETTINGS_HEADER)
     )
     if not ok:
         log.warning(

@@ -17,7 +17,7 @@ from dialogs.dialog import DialogFactory
 from dialogs.manager import DialogManagerFactory
 from dialogs.pack import BotPack, load_pack
 from dialogs.routing import Availability, Router, ScheduleAvailability
-from dialogs.tools import DataTools, ToolBox
+from dialogs.tools import ToolBox, load_toolbox
 from telephony.calls.ports import SessionConfig, SessionDeps, Synthesizer
 from telephony.calls.registry import CallRegistry, LiveStreams
 from telephony.calls.session import CallSession
@@ -152,7 +152,7 @@ def build_services(
         synthesizer=synthesizer
         or SpeechSynthesizer(settings.tts_cache_dir, voice=settings.tts_voice, rate=settings.tts_rate),
         dialogs=dialogs or DialogManagerFactory(pack),
-        tools=tools or DataTools(),
+        tools=tools or load_toolbox(pack.toolbox, pack.source, set(pack.tools)),
         signatures=TwilioSignatureCheck(auth_token, enabled=settings.validate_signatures),
         api_token=ApiTokenCheck(settings.api_token.get_secret_value()),
         stt_executor=ThreadPoolExecutor(max_workers=STT_WORKERS, thread_name_prefix="stt"),

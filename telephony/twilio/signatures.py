@@ -10,7 +10,7 @@ without parameters (shared/TWILIO.md §6).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -28,7 +28,7 @@ __all__ = ["SIGNATURE_HEADER", "SIGNATURE_SETTINGS_HEADER", "TwilioSignatureChec
 
 class _Params(Protocol):
     def getlist(self, key: str) -> list[str]: ...
-    def __iter__(self) -> object: ...
+    def __iter__(self) -> Iterator[str]: ...
 
 
 class TwilioSignatureCheck:

@@ -53,68 +53,51 @@ def connect_stream(stream_url: str, action_url: str, parameters: Mapping[str, st
     return str(response)
 
 
-def _dial(action_url: str, caller_id: str | None, timeout_s: int) -> Dial:
-    return Dial(action=action_url, method="POST", answer_on_bridge=True, timeout=timeout_s, caller_id=caller_id)
+@dataclass(frozen=True)
+class Ring:
+    """How one transfer rings: the `<Dial action>`, the whisper the agent hears first (none: no whisper),
+    the caller ID and ring time, and what the caller hears before the dial."""
+
+    action_url: str
+    whisper_url: str | None
+    caller_id: str | None
+    timeout_s: int
+    say_first: str | None = None
+    language: str | None = None
 
 
-def dial_number(
-    number: str,
-    *,
-    whisper_url: str | None,
-    action_url: str,
-    caller_id: str | None,
-    timeout_s: int,
-    say_first: str | None = None,
-    language: str | None = None,
-    machine_detection: bool = False,
-) -> str:
-    """Transfer to a phone: the agent hears the whisper at `whisper_url` before the call is bridged."""
-    response = _response(say_first, language)
-    dial = _dial(action_url, caller_id, timeout_s)
-    if whisper_url:
+def _dial(ring: Ring) -> tuple[VoiceResponse, Dial]:
+    response = _response(ring.say_first, ring.language)
+    dial = Dial(
+        action=ring.action_url, method="POST", answer_on_bridge=True, timeout=ring.timeout_s, caller_id=ring.caller_id
+    )
+    return response, dial
+
+
+def dial_number(number: str, ring: Ring, *, machine_detection: bool = False) -> str:
+    """Transfer to a phone: the agent hears the whisper before the call is bridged (a machine is detected)."""
+    response, dial = _dial(ring)
+    if ring.whisper_url:
         detection = "Enable" if machine_detection else None
-        dial.number(number, url=whisper_url, method="POST", machine_detection=detection)
+        dial.number(number, url=ring.whisper_url, method="POST", machine_detection=detection)
     else:
         dial.number(number)
     response.append(dial)
     return str(response)
 
 
-def dial_sip(
-    uri: str,
-    *,
-    whisper_url: str,
-    action_url: str,
-    caller_id: str | None,
-    timeout_s: int,
-    username: str | None = None,
-    password: str | None = None,
-    say_first: str | None = None,
-    language: str | None = None,
-) -> str:
+def dial_sip(uri: str, ring: Ring, *, username: str | None = None, password: str | None = None) -> str:
     """Transfer to a SIP endpoint; the URI carries its X- headers."""
-    response = _response(say_first, language)
-    dial = _dial(action_url, caller_id, timeout_s)
-    dial.sip(uri, url=whisper_url, method="POST", username=username, password=password)
+    response, dial = _dial(ring)
+    dial.sip(uri, url=ring.whisper_url, method="POST", username=username, password=password)
     response.append(dial)
     return str(response)
 
 
-def dial_client(
-    identity: str,
-    parameters: Mapping[str, str],
-    *,
-    whisper_url: str,
-    action_url: str,
-    caller_id: str | None,
-    timeout_s: int,
-    say_first: str | None = None,
-    language: str | None = None,
-) -> str:
+def dial_client(identity: str, parameters: Mapping[str, str], ring: Ring) -> str:
     """Transfer to a Twilio Client identity, the handoff's data as `<Parameter>`s."""
-    response = _response(say_first, language)
-    dial = _dial(action_url, caller_id, timeout_s)
-    client = Client(url=whisper_url, method="POST")
+    response, dial = _dial(ring)
+    client = Client(url=ring.whisper_url, method="POST")
     client.identity(identity)
     for name, value in parameters.items():
         client.parameter(name=name, value=value[: PARAMETER_MAX_CHARS - len(name)])

@@ -13,8 +13,8 @@ from dialogs.actions import Action, CallTool, EndCall, Explain, HandOff, Listen,
 from dialogs.events import CallerHungUp, DialogEvent, DtmfPressed, PromptPlayed
 from dialogs.manager import DialogManagerFactory
 from dialogs.pack import BotPack
+from dialogs.packs.larkspur_tools import LarkspurTools as DataTools
 from dialogs.state import Waiting
-from dialogs.tools import DataTools
 from tests.dialogs.conftest import (
     APPOINTMENT_CALLER,
     CALLER,

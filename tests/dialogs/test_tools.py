@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dialogs.tools import DataTools
+from dialogs.packs.larkspur_tools import LarkspurTools as DataTools
 from tests.dialogs.conftest import APPOINTMENT_CALLER, CALLER, LOGIN_CALLER
 
 SLOTS = ["Monday, November 30 at 9 AM", "Tuesday, December 1 at 2:15 PM", "Wednesday, December 2 at 11 AM"]
@@ -167,3 +167,42 @@ def test_a_data_file_given_by_path_is_not_written_back(tmp_path: Path) -> None:
     tools = DataTools(path)
     assert tools.run("reschedule_appointment", {"phone": "+1", "slot": "now"})[0]
     assert json.loads(path.read_text(encoding="utf-8")) == data
+
+
+# --- loading a pack's toolbox --------------------------------------------------------------------------------
+
+
+def test_the_default_pack_names_a_toolbox_with_every_tool_it_uses() -> None:
+    from dialogs.pack import load_pack
+    from dialogs.tools import load_toolbox
+
+    pack = load_pack()
+    box = load_toolbox(pack.toolbox, pack.source, set(pack.tools))
+    assert set(pack.tools) <= box.names
+
+
+@pytest.mark.parametrize(
+    ("spec", "needed", "problem"),
+    [
+        ("dialogs.nowhere:Tools", set(), "cannot load"),
+        ("dialogs.packs.larkspur_tools:Missing", set(), "cannot load"),
+        ("dialogs.packs.larkspur_tools:LarkspurTools", {"teleport"}, "has no teleport"),
+        (None, {"lookup_order"}, "has no lookup_order"),
+    ],
+)
+def test_a_toolbox_that_cannot_run_the_packs_tools_stops_start_up(
+    spec: str | None, needed: set[str], problem: str
+) -> None:
+    from dialogs.errors import BotPackError
+    from dialogs.tools import load_toolbox
+
+    with pytest.raises(BotPackError, match=problem) as info:
+        load_toolbox(spec, "pack.yaml", needed)
+    assert info.value.file == "pack.yaml"
+
+
+def test_a_pack_without_tools_gets_a_toolbox_that_refuses_by_name() -> None:
+    from dialogs.tools import load_toolbox
+
+    ok, data = load_toolbox(None, "pack.yaml", set()).run("lookup_order", {})
+    assert not ok and "lookup_order" in str(data["error"])

@@ -221,6 +221,8 @@ async def test_reply_latency_is_measured_from_the_end_of_speech_window() -> None
 class BrokenTools:
     """A ToolBox whose backend is down."""
 
+    names = frozenset({"lookup_order"})
+
     def run(self, tool: str, arguments: object) -> tuple[bool, dict[str, object]]:
         raise ConnectionError("orders database unreachable")
 

@@ -3,7 +3,6 @@ surviving a server restart. Real app, real SQLite file, real websocket, Twilio's
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,12 +17,12 @@ from pydantic import SecretStr
 
 from telephony.calls.records import CallDecision
 from telephony.desk.delivery import verify
-from telephony.replay.in_process import serve_in_process
+from telephony.replay.in_process import serve_in_process, virtual_wire
 from telephony.replay.player import ReplayOptions, TwilioPlayer, caller_audio
 from telephony.replay.result import ReplayResult
 from telephony.replay.scenario import load_scenario
 from telephony.replay.twilio_fake import TwilioFake
-from telephony.replay.wires import NetworkWire
+from telephony.replay.wires import VirtualWire
 from telephony.server.app import create_app
 from telephony.server.services import Services, build_services
 from telephony.server.settings import Settings
@@ -61,9 +60,13 @@ class Receiver:
 
 @dataclass
 class Server:
+    """The app served on loopback (the API is read over real HTTP); calls are replayed into the same app on the
+    virtual clock, so what a test sees does not depend on how busy the machine is."""
+
     base: str
     services: Services
     fake: TwilioFake
+    app: FastAPI
 
     async def replay(self, name: str, tts: Path) -> ReplayResult:
         from voice.tts import SpeechSynthesizer
@@ -74,10 +77,14 @@ class Server:
             audio = await caller_audio(scenario, synth.synthesize)
         finally:
             synth.close()
-        options = ReplayOptions(speed=10, clock="wall")
-        player = TwilioPlayer(
-            NetworkWire(self.base, 10), auth_token=AUTH, api_token=API, options=options, fake=self.fake
-        )
+
+        async def settle(call_sid: str) -> None:
+            session = self.services.streams.get(call_sid)
+            if session is not None:
+                await session.settle()
+
+        wire = VirtualWire(self.app, settle)
+        player = TwilioPlayer(wire, auth_token=AUTH, api_token=API, options=ReplayOptions(), fake=self.fake)
         return await player.run(scenario, audio)
 
     async def get(self, path: str) -> Any:
@@ -115,8 +122,9 @@ async def server(tmp_path: Path, receiver: tuple[Receiver, str]) -> AsyncIterato
         settings = settings_for(tmp_path / "data", fake, webhook_urls=[hook_url], webhook_secret=SecretStr(SECRET))
         services = build_services(settings, recognizers=OracleRecognizerFactory(), synthesizer=FixedSynthesizer(600))
         services.deliverer.backoff_initial_s = 0.01  # type: ignore[union-attr]
-        async with serve_in_process(create_app(services)) as base:
-            yield Server(base, services, fake)
+        app = create_app(services)
+        async with serve_in_process(app) as base:
+            yield Server(base, services, fake, app)
 
 
 async def test_handoffs_are_listed_by_status_and_queue(server: Server, tmp_path: Path) -> None:
@@ -194,14 +202,12 @@ async def test_a_restart_mid_call_loses_nothing(tmp_path: Path) -> None:
     async with TwilioFake.running(auth_token=AUTH) as fake:
         settings = settings_for(tmp_path / "data", fake, rest_transfers=False)
         first = build_services(settings, recognizers=OracleRecognizerFactory(), synthesizer=FixedSynthesizer(400))
-        async with serve_in_process(create_app(first)) as base:
+        async with virtual_wire(create_app(first), first) as wire:
             scenario = load_scenario(SCENARIOS / "websocket_drop_mid_handoff.yaml")
-            options = ReplayOptions(speed=10, clock="wall")
-            player = TwilioPlayer(NetworkWire(base, 10), auth_token=AUTH, api_token=API, options=options)
+            player = TwilioPlayer(wire, auth_token=AUTH, api_token=API, options=ReplayOptions())
             audio = await caller_audio(scenario, FixedSynthesizer(1500).synthesize)
             call_sid = "CA" + "5" * 32
             params = await player.stream_only(scenario, audio, call_sid)
-            await asyncio.sleep(0.2)
             decided = first.registry.get(call_sid)
             assert decided is not None and isinstance(decided.decision, CallDecision)
         # the first server is gone; a new one opens the same database

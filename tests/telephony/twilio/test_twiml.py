@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telephony.twilio.twiml import connect_stream, dial_number, hang_up, say_and_hang_up
+from telephony.twilio.twiml import Ring, connect_stream, dial_number, hang_up, say_and_hang_up
 
 STREAM_URL = "wss://bot.example.com/twilio/media"
 ACTION_URL = "https://bot.example.com/twilio/stream-ended"
@@ -91,7 +91,7 @@ def dial(**overrides: object) -> ET.Element:
         "timeout_s": 20,
     }
     kwargs.update(overrides)
-    return parse(dial_number("+15005550006", **kwargs))  # type: ignore[arg-type]
+    return parse(dial_number("+15005550006", Ring(**kwargs)))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
