@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything handoff needs on a fresh Debian/Ubuntu machine, then runs one job:
 #   bash scripts/bootstrap.sh serve [handoff serve options]   the server, on 127.0.0.1:8000 by default
-#   bash scripts/bootstrap.sh test  [pytest options]          the whole test suite
+#   bash scripts/bootstrap.sh test  [pytest options]          the whole test suite, then types and lint
+#                                                              (with pytest options: only those tests)
 # System packages come from apt (only when missing); Python packages go into .venv beside this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,5 +39,12 @@ case "$job" in
       .venv/bin/handoff models fetch || echo "could not fetch the vosk model; the server will say how to get one" >&2
     fi
     exec .venv/bin/handoff serve "$@" ;;
-  test) exec .venv/bin/python -m pytest "$@" ;;
+  test)
+    if (($#)); then exec .venv/bin/python -m pytest "$@"; fi
+    .venv/bin/python -m pytest
+    echo "types: mypy --strict voice telephony dialogs" >&2
+    .venv/bin/mypy --strict voice telephony dialogs
+    echo "lint: ruff check, ruff format --check" >&2
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check . ;;
 esac
