@@ -11,7 +11,7 @@ from typing import Protocol
 
 from dialogs.actions import Action
 from dialogs.events import DialogEvent
-from dialogs.package import HandoffPackage, TranscriptTurn
+from dialogs.package import Category, EscalationReason, HandoffPackage, TranscriptTurn
 
 
 class Dialog(Protocol):
@@ -34,7 +34,17 @@ class DialogFactory(Protocol):
         ...
 
     def fallback(
-        self, call_sid: str, caller: str | None, transcript: tuple[TranscriptTurn, ...], trigger: str, detail: str
+        self,
+        call_sid: str,
+        caller: str | None,
+        transcript: tuple[TranscriptTurn, ...],
+        reason: EscalationReason,
     ) -> HandoffPackage:
         """The package for a call whose conversation broke (a dropped stream, a bug): what the caller said."""
+        ...
+
+    def fallback_reason(
+        self, trigger: str, category: Category = "workflow_exception", words: str | None = None, **details: object
+    ) -> EscalationReason:
+        """Why a broken call was handed on, in the pack's words (its `reasons[words or trigger]`)."""
         ...

@@ -403,9 +403,14 @@ class DialogManagerFactory:
         return DialogManager(self.pack, CallState(call_sid=call_sid))
 
     def fallback(
-        self, call_sid: str, caller: str | None, transcript: tuple[TranscriptTurn, ...], trigger: str, detail: str
+        self, call_sid: str, caller: str | None, transcript: tuple[TranscriptTurn, ...], reason: EscalationReason
     ) -> HandoffPackage:
         """The package for a call whose conversation broke: what the caller said, for the default queue."""
-        return fallback_package(
-            self.pack, call_sid, caller=caller, transcript=transcript, trigger=trigger, detail=detail
-        )
+        return fallback_package(self.pack, call_sid, caller=caller, transcript=transcript, reason=reason)
+
+    def fallback_reason(
+        self, trigger: str, category: Category = "workflow_exception", words: str | None = None, **details: object
+    ) -> EscalationReason:
+        """Why a broken call was handed on, in the pack's words (its `reasons[words or trigger]`)."""
+        detail = self.pack.reason(words or trigger, **details)
+        return EscalationReason(category=category, trigger=trigger, detail=detail)

@@ -410,6 +410,7 @@ REQUIRED_REASONS = frozenset({
     "distress_marker", "other_language", "risk", "explicit_request", "dtmf_zero", "prior_attempt",
     "negative_sentiment", "no_input", "low_asr_confidence", "contradiction", "slot_failed", "tool_failed",
     "not_found", "not_understood", "step_failed", "booking_not_found", "booking_pick_failed",
+    "stream_lost", "recognizer_failed", "dialog_error", "media_unusable",
 })  # fmt: skip
 REQUIRED_ATTEMPTS = frozenset({
     "answered", "answer_given", "prior_attempt", "step_failed", "step_failed_result", "tool", "tool_failed",

@@ -63,8 +63,7 @@ def fallback_package(
     *,
     caller: str | None,
     transcript: tuple[TranscriptTurn, ...],
-    trigger: str,
-    detail: str,
+    reason: EscalationReason,
     queue: str | None = None,
 ) -> HandoffPackage:
     """A package for when the conversation itself broke (a dropped stream, an unreadable call, a bug).
@@ -77,7 +76,7 @@ def fallback_package(
         call_sid=call_sid,
         primary_issue=_clip(said[0], 300) if said else pack.agent.fallback_issue,
         user_goal=pack.agent.fallback_goal,
-        reason=EscalationReason(category="workflow_exception", trigger=trigger, detail=detail),
+        reason=reason,
         recommended_queue=queue or pack.default_queue,
         language=pack.language,
         caller=caller,

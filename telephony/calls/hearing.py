@@ -1,8 +1,8 @@
 """The caller's side of a call: 20 ms frames through the VAD, utterances through the recogniser.
 
 `CallerEars` runs on the event loop for every frame and must stay cheap: decode, VAD, a pre-roll buffer.
-Recognition blocks (vosk decodes on the calling thread), so `RecognitionWorker` queues typed operations
-and runs the recogniser in an executor, one call's work in order, and hands back transcripts.
+`RecognitionWorker` queues the typed operations of `voice.recognition` and hands them, one call's work in
+order, to the recognition service (an executor, or worker processes), and hands back transcripts.
 """
 
 from __future__ import annotations
@@ -11,11 +11,21 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor
-from dataclasses import dataclass
+from contextlib import suppress
 
 from voice.codec import FRAME_MS, PCM_FRAME_BYTES, ULAW_FRAME_BYTES, UlawDecoder, ulaw_to_pcm16
-from voice.stt import StreamingRecognizer, Transcript
+from voice.recognition import (
+    Audio,
+    CallRecognition,
+    FinishUtterance,
+    Heard,
+    RecognitionOp,
+    RecognitionService,
+    RecognizerFailed,
+    SetPhrases,
+    StartUtterance,
+)
+from voice.stt import Transcript
 from voice.vad import BargeInDetector, EndpointDetector, SpeechEnded, SpeechStarted, VadConfig
 
 log = logging.getLogger(__name__)
@@ -23,76 +33,32 @@ log = logging.getLogger(__name__)
 PREROLL_FRAMES = 15  # 300 ms kept before the VAD opens an utterance, so its first syllable reaches the recogniser
 
 
-@dataclass(frozen=True, slots=True)
-class Heard:
-    """A recogniser's final answer for one utterance (transcript None: speech, but no words)."""
-
-    start_ms: int
-    end_ms: int
-    last_voiced_ms: int
-    transcript: Transcript | None
-    window_closed_at: float  # perf_counter() when the frame that closed the utterance arrived
-
-
-# --- what the worker is asked to do, in order --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StartUtterance:
-    """The VAD opened an utterance whose first sample (fed next) is at call time `t_ms`."""
-
-    t_ms: int
-
-
-@dataclass(slots=True)
-class Audio:
-    """Caller audio (8 kHz PCM16); consecutive pieces are joined while they wait, so one call is one batch."""
-
-    pcm: bytearray
-
-
-@dataclass(frozen=True, slots=True)
-class SetPhrases:
-    """Narrow recognition to these phrases from the next utterance on; empty lifts the limit."""
-
-    phrases: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class FinishUtterance:
-    """The VAD closed the utterance: recognise what was fed and report it."""
-
-    ended: SpeechEnded
-    window_closed_at: float
-
-
-WorkerOp = StartUtterance | Audio | SetPhrases | FinishUtterance
-
-
 class RecognitionWorker:
-    """Feeds one call's recogniser off the event loop, in order, batching audio that piles up."""
+    """Feeds one call's recognition in order, batching audio that piles up while a batch is being recognised.
+
+    The recogniser is opened off the event loop when the worker starts; if it cannot be opened, or it fails
+    later (its engine died), `on_failure` is told once and nothing more is recognised.
+    """
 
     def __init__(
         self,
-        recognizer: StreamingRecognizer,
-        executor: Executor | None,
+        service: RecognitionService,
+        call_sid: str,
         on_final: Callable[[Heard], None],
         on_partial: Callable[[Transcript], None],
-        call_sid: str = "",
+        on_failure: Callable[[RecognizerFailed], None],
     ) -> None:
-        self._recognizer = recognizer
-        self._executor = executor
+        self._service = service
+        self._call_sid = call_sid
         self._on_final = on_final
         self._on_partial = on_partial
-        self._call_sid = call_sid
-        self._ops: list[WorkerOp] = []
+        self._on_failure = on_failure
+        self._recognition: CallRecognition | None = None
+        self._ops: list[RecognitionOp] = []
         self._wakeup = asyncio.Event()
         self._closed = False
-        self._running = False
-        # Executor-side: a phrase list waits while an utterance is open, since changing a recogniser's grammar
-        # mid-utterance is undefined (vosk aborts the whole process), and applies when that utterance ends.
-        self._in_utterance = False
-        self._deferred: SetPhrases | None = None
+        self._running = True  # opening the recogniser counts as work in progress
+        self.failed = False
         self._task = asyncio.create_task(self._run(), name=f"recognition-{call_sid}")
 
     @property
@@ -123,14 +89,23 @@ class RecognitionWorker:
         self._closed = True
         self._wakeup.set()
         await self._task
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._recognizer.close)
+        if self._recognition is not None:
+            with suppress(RecognizerFailed):  # its engine is gone already: nothing to release
+                await self._recognition.close()
 
-    def _push(self, op: WorkerOp) -> None:
-        self._ops.append(op)
-        self._wakeup.set()
+    def _push(self, op: RecognitionOp) -> None:
+        if not self.failed:
+            self._ops.append(op)
+            self._wakeup.set()
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+        try:
+            self._recognition = await self._service.open(self._call_sid)
+        except RecognizerFailed as exc:
+            self._fail(exc)
+            return
+        finally:
+            self._running = False
         while True:
             if not self._ops:
                 if self._closed:
@@ -141,10 +116,10 @@ class RecognitionWorker:
             ops, self._ops = self._ops, []
             self._running = True
             try:
-                results = await loop.run_in_executor(self._executor, self._apply, ops)
-            except Exception:  # a recogniser failure loses this batch, never the call
-                log.exception("speech recogniser failed on call %s", self._call_sid)
-                continue
+                results = await self._recognition.run(ops)
+            except RecognizerFailed as exc:
+                self._fail(exc)
+                return
             finally:
                 self._running = False
             for result in results:
@@ -153,32 +128,11 @@ class RecognitionWorker:
                 else:
                     self._on_partial(result)
 
-    def _apply(self, ops: list[WorkerOp]) -> list[Heard | Transcript]:
-        """Executor thread: run the queued operations in order."""
-        out: list[Heard | Transcript] = []
-        rec = self._recognizer
-        for op in ops:
-            if type(op) is Audio:
-                partial = rec.accept(bytes(op.pcm))
-                if partial is not None:
-                    out.append(partial)
-            elif type(op) is StartUtterance:
-                rec.start_utterance(op.t_ms)
-                self._in_utterance = True
-            elif type(op) is SetPhrases:
-                if self._in_utterance:
-                    self._deferred = op
-                else:
-                    rec.set_phrases(op.phrases)
-            elif type(op) is FinishUtterance:
-                ended = op.ended
-                final = rec.finish_utterance(ended.start_ms, ended.end_ms)
-                self._in_utterance = False
-                out.append(Heard(ended.start_ms, ended.end_ms, ended.last_voiced_ms, final, op.window_closed_at))
-                if self._deferred is not None:
-                    rec.set_phrases(self._deferred.phrases)
-                    self._deferred = None
-        return out
+    def _fail(self, exc: RecognizerFailed) -> None:
+        log.warning("speech recognition failed on call %s: %s", self._call_sid, exc)
+        self.failed = True
+        self._ops.clear()
+        self._on_failure(exc)
 
 
 class CallerEars:

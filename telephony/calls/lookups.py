@@ -24,7 +24,7 @@ async def run_tool(deps: SessionDeps, call_sid: str, call: CallTool, t_ms: int) 
         return ToolResult(call.call_id, call.tool, False, {"error": "no tools are configured"}, t_ms)
     loop = asyncio.get_running_loop()
     try:
-        ok, data = await loop.run_in_executor(deps.stt_executor, deps.tools.run, call.tool, dict(call.arguments))
+        ok, data = await loop.run_in_executor(deps.executor, deps.tools.run, call.tool, dict(call.arguments))
     except Exception as exc:  # a broken tool is reported to the dialog, which hands off
         log.exception("tool %s failed on call %s", call.tool, call_sid)
         ok, data = False, {"error": f"{type(exc).__name__}: {exc}"}
@@ -43,7 +43,7 @@ async def route(deps: SessionDeps, call_sid: str, request: Route, t_ms: int) -> 
     availability = deps.availability or ScheduleAvailability()
     try:
         decision = await loop.run_in_executor(
-            deps.stt_executor, deps.router.route, package, meta, deps.clock(), availability
+            deps.executor, deps.router.route, package, meta, deps.clock(), availability
         )
     except Exception as exc:  # an availability check that fails must not strand the caller
         log.exception("routing failed on call %s; taking a callback", call_sid)
@@ -63,9 +63,7 @@ async def _tier(deps: SessionDeps, call_sid: str, caller: str) -> str | None:
         return None
     loop = asyncio.get_running_loop()
     try:
-        ok, profile = await loop.run_in_executor(
-            deps.stt_executor, deps.tools.run, profile_tool.tool, {"phone": caller}
-        )
+        ok, profile = await loop.run_in_executor(deps.executor, deps.tools.run, profile_tool.tool, {"phone": caller})
     except Exception:  # no profile is no tier; routing goes on without it
         log.warning("caller profile lookup failed on call %s", call_sid)
         return None

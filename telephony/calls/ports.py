@@ -18,7 +18,7 @@ from dialogs.routing import Availability, Router
 from dialogs.tools import ToolBox
 from telephony.calls.records import CallRecord
 from telephony.calls.registry import CallRegistry, LiveStreams
-from voice.stt import RecognizerFactory
+from voice.recognition import RecognitionService
 from voice.vad import VadConfig
 
 if TYPE_CHECKING:
@@ -68,12 +68,12 @@ class SessionConfig:
 class SessionDeps:
     """What all calls on a server share."""
 
-    recognizers: RecognizerFactory
+    recognition: RecognitionService
     synthesizer: Synthesizer
     dialogs: DialogFactory
     registry: CallRegistry
     streams: LiveStreams[CallSession] = field(default_factory=LiveStreams)
-    stt_executor: Executor | None = None
+    executor: Executor | None = None  # tools and routing, off the event loop
     tools: ToolBox | None = None
     router: Router | None = None
     availability: Availability | None = None

@@ -33,7 +33,8 @@ from dialogs.events import (
     PromptPlayed,
     SilenceTimeout,
 )
-from telephony.calls.hearing import CallerEars, Heard, RecognitionWorker
+from dialogs.package import Category
+from telephony.calls.hearing import CallerEars, RecognitionWorker
 from telephony.calls.lookups import route, run_tool
 from telephony.calls.playout import Playout
 from telephony.calls.ports import SessionConfig, SessionDeps, Transport
@@ -49,6 +50,7 @@ from telephony.twilio.protocol import (
     Stopped,
 )
 from voice.codec import FRAME_MS, SAMPLE_RATE
+from voice.recognition import Heard, RecognizerFailed
 from voice.stt import Transcript
 from voice.vad import SpeechEnded, SpeechStarted
 
@@ -86,6 +88,7 @@ class CallSession:
         self._partial = ""
         self._utterance_start_ms = 0
         self._tasks: set[asyncio.Future[None]] = set()
+        self._failing: asyncio.Future[None] | None = None  # handing the call on after its recogniser failed
 
     @property
     def call_sid(self) -> str | None:
@@ -168,13 +171,12 @@ class CallSession:
         record.parameters = dict(event.custom_parameters)
         record.caller = record.caller or event.custom_parameters.get("caller")
         record.called = record.called or event.custom_parameters.get("called")
-        record.asr_engine = self.deps.recognizers.name
+        record.asr_engine = self.deps.recognition.name
         record.base_url = record.base_url or self.base_url
         self.deps.streams.add(event.call_sid, self)
         self._note("start", stream_sid=event.stream_sid)
-        recognizer = self.deps.recognizers.new_recognizer(event.call_sid)
         self._worker = RecognitionWorker(
-            recognizer, self.deps.stt_executor, self._on_heard, self._on_partial, event.call_sid
+            self.deps.recognition, event.call_sid, self._on_heard, self._on_partial, self._on_recognition_failed
         )
         self._runner = asyncio.create_task(self._run_actions(), name=f"actions-{event.call_sid}")
         self._dialog = self.deps.dialogs.new_dialog(event.call_sid)
@@ -233,7 +235,7 @@ class CallSession:
             self.record.protocol_errors[error.kind] = self.record.protocol_errors.get(error.kind, 0) + 1
             self._note("protocol_error", error=str(error.kind), fatal=error.fatal)
         if error.fatal and not self.closing:
-            await self._fall_back(f"protocol_{error.kind}", f"The media stream was unusable: {error.detail}")
+            await self._fall_back(f"protocol_{error.kind}", words="media_unusable", detail=error.detail)
 
     # --- recognition results -------------------------------------------------------------------------------
 
@@ -241,6 +243,13 @@ class CallSession:
         if transcript.text != self._partial:
             self._partial = transcript.text
             self._dialog_event(CallerPartial(text=transcript.text, t_ms=self.clock_ms))
+
+    def _on_recognition_failed(self, error: RecognizerFailed) -> None:
+        """The caller can no longer be heard: hand them on now, with what they already said."""
+        if self._ended or self.closing or self._failing is not None:
+            return
+        self._note("recognizer_failed", error=str(error)[:200])
+        self._failing = asyncio.ensure_future(self._fall_back("recognizer_failed", "confidence_gap"))
 
     def _on_heard(self, heard: Heard) -> None:
         self._partial = ""
@@ -407,12 +416,16 @@ class CallSession:
             self.closing = True
             await self.transport.close(1000)
 
-    async def _fall_back(self, trigger: str, detail: str) -> None:
+    async def _fall_back(
+        self, trigger: str, category: Category = "workflow_exception", words: str | None = None, **details: object
+    ) -> None:
         """The conversation cannot go on: hand the call to a person with what we have."""
         call_sid = self.call_sid or "unknown"
         record = self.record or self.deps.registry.open(call_sid)
         self.record = record
-        package = self.deps.dialogs.fallback(call_sid, record.caller, record.transcript(), trigger, detail)
+        dialogs = self.deps.dialogs
+        reason = dialogs.fallback_reason(trigger, category, words, **details)
+        package = dialogs.fallback(call_sid, record.caller, record.transcript(), reason)
         self._keep_decision(CallDecision(kind="handoff", reason=trigger, decided_ms=self.clock_ms, package=package))
         await self._close_for_decision()
 
@@ -422,7 +435,8 @@ class CallSession:
     def settled(self) -> bool:
         """Nothing this call started is still running: what is left waits on the caller or on Twilio."""
         worker_idle = self._worker is None or self._worker.idle
-        return worker_idle and self._actions.empty() and not self._acting and not self._tasks
+        failing = self._failing is not None and not self._failing.done()
+        return worker_idle and self._actions.empty() and not self._acting and not self._tasks and not failing
 
     async def settle(self) -> None:
         """Wait until the call is settled: a virtual clock advances only then (tests and replays)."""

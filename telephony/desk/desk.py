@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 
 from dialogs.pack import BotPack
+from dialogs.package import EscalationReason
 from dialogs.summary import fallback_package
 from telephony.calls.records import CallDecision, CallRecord
 from telephony.desk.callbacks import Callbacks
@@ -111,13 +112,11 @@ class HandoffDesk:
         if record is None or decision is None:  # the stream broke without a decision; the caller is still there
             record = record or self.ledger.open(call_sid)
             record.caller = record.caller or form.get("From") or None
+            reason = EscalationReason(
+                category="workflow_exception", trigger="stream_lost", detail=self.pack.reason("stream_lost")
+            )
             package = fallback_package(
-                self.pack,
-                call_sid,
-                caller=record.caller,
-                transcript=record.transcript(),
-                trigger="stream_lost",
-                detail=self.pack.reason("stream_lost"),
+                self.pack, call_sid, caller=record.caller, transcript=record.transcript(), reason=reason
             )
             decision = record.decision = CallDecision(
                 kind="handoff", reason="stream_lost", decided_ms=0, package=package

@@ -42,7 +42,10 @@ class Transfers:
     def targets(self, decision: CallDecision) -> list[Target]:
         """Who to ring, in order: the routed queue's targets as configured (with their credentials)."""
         routing = decision.routing
-        queue = self.queues.get(routing.queue) if routing is not None else None
+        name = (
+            routing.queue if routing is not None else (decision.package.recommended_queue if decision.package else "")
+        )
+        queue = self.queues.get(name)
         targets = list(queue.targets) if queue is not None else list(routing.targets if routing else ())
         return targets or [Target(kind="phone", number=self.config.default_number)]
 
@@ -88,6 +91,8 @@ class Transfers:
         if decision.mode in ("callback", "ticket"):
             return twiml.hang_up()
         target = self.targets(decision)[0]
+        if decision.routing is None and say_first is None:  # a call that broke: the caller heard no announcement
+            say_first = self.pack.after_stream.sorry_transfer
         record.progress.kind, record.progress.attempt, record.progress.target = "transfer", 0, target.describe()
         return transfer_twiml(
             target, 0, decision.package, urls, self.config, say_first=say_first, language=self.language

@@ -17,9 +17,10 @@ from telephony.desk.ledger import Ledger
 from telephony.twilio import twiml
 from telephony.twilio.errors import TransferError
 from telephony.twilio.rest import TwilioRest
-from voice.codec import PCM_FRAME_BYTES, SAMPLE_RATE, resample_pcm16
+from voice.codec import SAMPLE_RATE, resample_pcm16
 from voice.errors import VoiceError
-from voice.stt import RecognizerFactory
+from voice.recognition import Audio, FinishUtterance, Heard, RecognitionService, StartUtterance
+from voice.vad import SpeechEnded
 from voice.wavfile import read_pcm16_wav
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,13 @@ class Voicemails:
         pack: BotPack,
         callbacks: Callbacks,
         rest: TwilioRest | None,
-        transcriber: RecognizerFactory | None = None,
+        transcriber: RecognitionService | None = None,
     ) -> None:
         self.ledger = ledger
         self.pack = pack
         self.callbacks = callbacks
         self.rest = rest
-        self.transcriber = transcriber  # set when a vosk model is loaded
+        self.transcriber = transcriber  # the server's speech recognition, when it really recognises (vosk)
 
     async def message(self, call_sid: str, form: Mapping[str, str]) -> str:
         """The caller finished (or left no) message: store it, or promise a callback instead."""
@@ -102,7 +103,8 @@ class Voicemails:
             return None
         try:
             wav = await asyncio.to_thread(self.rest.fetch_recording, url)
-            return await asyncio.to_thread(transcribe_wav, wav, self.transcriber, key)
+            pcm = await asyncio.to_thread(phone_pcm, wav)
+            return await transcribe(self.transcriber, pcm, key)
         except (TransferError, VoiceError, OSError) as exc:
             log.warning("could not transcribe voicemail %s: %s", key, exc)
             return None
@@ -116,19 +118,24 @@ def seconds(value: str | None) -> int:
         return 0
 
 
-def transcribe_wav(wav: bytes, factory: RecognizerFactory, key: str) -> str | None:
-    """The words in a WAV recording (any rate, PCM16), or None when nothing was recognised. Blocking."""
+def phone_pcm(wav: bytes) -> bytes:
+    """A WAV recording (any rate, PCM16) as 8 kHz PCM16, the rate every recogniser here is fed. Blocking."""
     with tempfile.TemporaryDirectory(prefix="handoff-voicemail-") as folder:
         path = Path(folder) / "message.wav"
         path.write_bytes(wav)
         pcm, rate = read_pcm16_wav(path)
-    pcm = resample_pcm16(pcm, rate, SAMPLE_RATE)
-    recognizer = factory.new_recognizer(key)
+    return resample_pcm16(pcm, rate, SAMPLE_RATE)
+
+
+async def transcribe(recognition: RecognitionService, pcm: bytes, key: str) -> str | None:
+    """The words in 8 kHz PCM16 audio, recognised as one utterance, or None when nothing was recognised."""
+    end_ms = len(pcm) * 1000 // (SAMPLE_RATE * 2)
+    call = await recognition.open(key)
     try:
-        recognizer.start_utterance(0)
-        for i in range(0, len(pcm), PCM_FRAME_BYTES * 10):
-            recognizer.accept(pcm[i : i + PCM_FRAME_BYTES * 10])
-        final = recognizer.finish_utterance(0, len(pcm) * 1000 // (SAMPLE_RATE * 2))
+        results = await call.run(
+            [StartUtterance(0), Audio(bytearray(pcm)), FinishUtterance(SpeechEnded(0, end_ms, end_ms), 0.0)]
+        )
     finally:
-        recognizer.close()
-    return final.text if final is not None and final.text else None
+        await call.close()
+    finals = [r.transcript for r in results if isinstance(r, Heard)]
+    return finals[0].text if finals and finals[0] is not None and finals[0].text else None

@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from telephony.server import api, media, oracle_api, twilio_routes
 from telephony.server.http import base_url, xml
-from telephony.server.services import Services
-from voice.oracle import OracleRecognizerFactory
+from telephony.server.services import Services, oracle_of
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +42,13 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(twilio_routes.router)
     app.include_router(media.router)
     app.include_router(api.router)
-    if isinstance(services.recognizers, OracleRecognizerFactory):
+    if oracle_of(services.recognition) is not None:
         app.include_router(oracle_api.router)
     app.add_exception_handler(Exception, on_unexpected)
 
     @app.get("/healthz", summary="Liveness: the server is up and which recogniser it uses")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok", "asr": services.recognizers.name}
+        return {"status": "ok", "asr": services.recognition.name}
 
     return app
 

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from telephony.server.http import require_token, services_of
-from voice.oracle import OracleRecognizerFactory, OracleUtterance
+from telephony.server.services import oracle_of
+from voice.oracle import OracleUtterance
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
 
@@ -36,11 +37,11 @@ class OracleScript(BaseModel):
     summary="Oracle ASR only: script what the caller on a coming call will say (replays and tests)",
 )
 async def register_oracle_script(request: Request, call_sid: str, script: OracleScript) -> dict[str, Any]:
-    factory = services_of(request).recognizers
-    if not isinstance(factory, OracleRecognizerFactory):
-        raise HTTPException(
-            status_code=409, detail=f"this server recognises speech with {factory.name}, not oracle ASR"
-        )
+    recognition = services_of(request).recognition
+    factory = oracle_of(recognition)
+    if factory is None:
+        detail = f"this server recognises speech with {recognition.name}, not oracle ASR"
+        raise HTTPException(status_code=409, detail=detail)
     factory.register(
         call_sid,
         [OracleUtterance(u.text, u.confidence) for u in script.utterances],

@@ -36,6 +36,7 @@ from telephony.twilio.rest import TwilioRest
 from telephony.twilio.signatures import TwilioSignatureCheck
 from telephony.twilio.taskrouter import TaskRouterAvailability
 from voice.oracle import OracleRecognizerFactory
+from voice.recognition import LocalRecognition, RecognitionService
 from voice.recognizers import build_recognizer_factory
 from voice.stt import RecognizerFactory
 from voice.tts import SpeechSynthesizer
@@ -43,7 +44,14 @@ from voice.vad import VadConfig
 
 log = logging.getLogger(__name__)
 
-STT_WORKERS = 4
+EXECUTOR_THREADS = 8  # tools, routing and in-process recognition, off the event loop
+
+
+def oracle_of(recognition: RecognitionService) -> OracleRecognizerFactory | None:
+    """The oracle ASR script keeper behind `recognition`, if it is oracle ASR (tests and replays)."""
+    if isinstance(recognition, LocalRecognition) and isinstance(recognition.factory, OracleRecognizerFactory):
+        return recognition.factory
+    return None
 
 
 @dataclass
@@ -54,13 +62,13 @@ class Services:
     pack: BotPack
     registry: CallRegistry
     streams: LiveStreams[CallSession]
-    recognizers: RecognizerFactory
+    recognition: RecognitionService
     synthesizer: Synthesizer
     dialogs: DialogFactory
     tools: ToolBox
     signatures: TwilioSignatureCheck
     api_token: ApiTokenCheck
-    stt_executor: ThreadPoolExecutor
+    executor: ThreadPoolExecutor
     session_config: SessionConfig
     router: Router
     availability: Availability
@@ -88,12 +96,12 @@ class Services:
     def session_deps(self) -> SessionDeps:
         """What a new call's session shares with every other call on this server."""
         return SessionDeps(
-            recognizers=self.recognizers,
+            recognition=self.recognition,
             synthesizer=self.synthesizer,
             dialogs=self.dialogs,
             registry=self.registry,
             streams=self.streams,
-            stt_executor=self.stt_executor,
+            executor=self.executor,
             tools=self.tools,
             router=self.router,
             availability=self.availability,
@@ -105,7 +113,8 @@ class Services:
     async def aclose(self) -> None:
         if self.deliverer is not None:
             await self.deliverer.aclose()
-        self.stt_executor.shutdown(wait=False, cancel_futures=True)
+        await self.recognition.aclose()
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self.synthesizer.close()
         if self.rest is not None:
             self.rest.close()
@@ -116,6 +125,7 @@ def build_services(
     settings: Settings,
     *,
     recognizers: RecognizerFactory | None = None,
+    recognition: RecognitionService | None = None,
     synthesizer: Synthesizer | None = None,
     dialogs: DialogFactory | None = None,
     tools: ToolBox | None = None,
@@ -125,11 +135,14 @@ def build_services(
     Raises ModelNotFound when vosk is asked for and no model is there, BotPackError for a bad bot pack,
     StoreError when the database cannot be opened or migrated.
     """
-    if recognizers is None:
-        recognizers = build_recognizer_factory(
-            settings.asr, settings.vosk_model_path, settings.model_cache_dir, settings.vosk_model_name
-        )
-    if isinstance(recognizers, OracleRecognizerFactory):
+    executor = ThreadPoolExecutor(max_workers=EXECUTOR_THREADS, thread_name_prefix="handoff")
+    if recognition is None:
+        if recognizers is None:
+            recognizers = build_recognizer_factory(
+                settings.asr, settings.vosk_model_path, settings.model_cache_dir, settings.vosk_model_name
+            )
+        recognition = LocalRecognition(recognizers, executor)
+    if oracle_of(recognition) is not None:
         log.warning("speech recognition is ORACLE ASR (scripted reference text): for tests and replays only")
     pack = load_pack(settings.bot_pack)
     store = Store(settings.database_url or sqlite_url(settings.data_dir))
@@ -148,21 +161,21 @@ def build_services(
         pack=pack,
         registry=registry,
         streams=LiveStreams(),
-        recognizers=recognizers,
+        recognition=recognition,
         synthesizer=synthesizer
         or SpeechSynthesizer(settings.tts_cache_dir, voice=settings.tts_voice, rate=settings.tts_rate),
         dialogs=dialogs or DialogManagerFactory(pack),
         tools=tools or load_toolbox(pack.toolbox, pack.source, set(pack.tools)),
         signatures=TwilioSignatureCheck(auth_token, enabled=settings.validate_signatures),
         api_token=ApiTokenCheck(settings.api_token.get_secret_value()),
-        stt_executor=ThreadPoolExecutor(max_workers=STT_WORKERS, thread_name_prefix="stt"),
+        executor=executor,
         session_config=_session_config(settings),
         router=Router(list(pack.queues), list(pack.routing_rules), pack.default_queue),
         availability=_availability(settings, rest),
         store=store,
         rest=rest,
         deliverer=deliverer,
-        desk=_desk(settings, pack, Ledger(registry, store), rest, deliverer, recognizers, clock),
+        desk=_desk(settings, pack, Ledger(registry, store), rest, deliverer, recognition, clock),
         clock=clock,
         dialer=_dialer(settings, pack, store, rest, clock),
     )
@@ -210,12 +223,12 @@ def _desk(
     ledger: Ledger,
     rest: TwilioRest | None,
     deliverer: HandoffDeliverer | None,
-    recognizers: RecognizerFactory,
+    recognition: RecognitionService,
     clock: Callable[[], datetime],
 ) -> HandoffDesk:
     config = TransferConfig(settings.transfer_number, settings.transfer_caller_id, settings.transfer_timeout_s)
     callbacks = Callbacks(ledger, pack, clock)
-    transcriber = recognizers if recognizers.name == "vosk" else None  # voicemail text, with the same model
+    transcriber = recognition if recognition.name == "vosk" else None  # voicemail text, with the same model
     return HandoffDesk(
         ledger,
         pack,

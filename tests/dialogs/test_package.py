@@ -222,10 +222,10 @@ def test_primary_issue_of_more_than_two_lines_is_rejected() -> None:
 
 
 def test_fallback_package_carries_the_caller_turns_and_is_a_workflow_exception() -> None:
+    reason = EscalationReason(category="workflow_exception", trigger="stream_dropped", detail="The stream dropped.")
     package = fallback_package(
-        PACK, "CA9", caller="+15550001111", transcript=TRANSCRIPT, trigger="stream_dropped",
-        detail="The stream dropped.", queue="support",
-    )  # fmt: skip
+        PACK, "CA9", caller="+15550001111", transcript=TRANSCRIPT, reason=reason, queue="support"
+    )
     assert package.reason.category == "workflow_exception"
     assert package.reason.trigger == "stream_dropped"
     assert package.transcript == TRANSCRIPT
@@ -240,8 +240,7 @@ def test_fallback_package_carries_the_caller_turns_and_is_a_workflow_exception()
 
 
 def test_fallback_package_without_caller_turns_says_the_issue_is_unknown() -> None:
-    package = fallback_package(
-        PACK, "CA9", caller=None, transcript=TRANSCRIPT[:1], trigger="stream_dropped", detail="d", queue="support"
-    )
+    reason = EscalationReason(category="workflow_exception", trigger="stream_dropped", detail="d")
+    package = fallback_package(PACK, "CA9", caller=None, transcript=TRANSCRIPT[:1], reason=reason, queue="support")
     assert package.primary_issue.startswith("Unknown")
     assert package.reason.category == "workflow_exception"

@@ -20,7 +20,7 @@ from dialogs.events import (
     DtmfPressed,
     SilenceTimeout,
 )
-from dialogs.package import EscalationReason, HandoffPackage, TranscriptTurn
+from dialogs.package import Category, EscalationReason, HandoffPackage, TranscriptTurn
 from dialogs.routing import RoutingDecision
 
 PERSON_REQUEST = re.compile(
@@ -132,7 +132,7 @@ class FirstDialogFactory:
         return FirstDialog(call_sid=call_sid, queue=self.queue, prompts=self.prompts)
 
     def fallback(
-        self, call_sid: str, caller: str | None, transcript: tuple[TranscriptTurn, ...], trigger: str, detail: str
+        self, call_sid: str, caller: str | None, transcript: tuple[TranscriptTurn, ...], reason: EscalationReason
     ) -> HandoffPackage:
         said = [turn.text for turn in transcript if turn.speaker == "caller"]
         return HandoffPackage(
@@ -140,8 +140,13 @@ class FirstDialogFactory:
             call_sid=call_sid,
             primary_issue=said[0] if said else "Not known.",
             user_goal="Ask the caller.",
-            reason=EscalationReason(category="workflow_exception", trigger=trigger, detail=detail),
+            reason=reason,
             recommended_queue=self.queue,
             caller=caller,
             transcript=transcript,
         )
+
+    def fallback_reason(
+        self, trigger: str, category: Category = "workflow_exception", words: str | None = None, **details: object
+    ) -> EscalationReason:
+        return EscalationReason(category=category, trigger=trigger, detail=f"{trigger}: {details}")

@@ -17,6 +17,7 @@ from telephony.calls.session import CallSession
 from tests.telephony.conftest import CALL_SID, FixedSynthesizer, RecordingTransport, StreamScript, voiced_ulaw
 from tests.telephony.first_dialog import FirstDialogFactory, FirstDialogPrompts
 from voice.oracle import OracleRecognizerFactory, OracleUtterance
+from voice.recognition import LocalRecognition
 from voice.vad import VadConfig
 
 PROMPTS = FirstDialogPrompts()
@@ -32,7 +33,10 @@ class Call:
         self.transport = RecordingTransport()
         self.synth = FixedSynthesizer(prompt_ms)
         deps = SessionDeps(
-            recognizers=self.oracle, synthesizer=self.synth, dialogs=FirstDialogFactory(), registry=self.registry
+            recognition=LocalRecognition(self.oracle),
+            synthesizer=self.synth,
+            dialogs=FirstDialogFactory(),
+            registry=self.registry,
         )
         config = SessionConfig(vad=VadConfig(), no_input_timeout_ms=no_input_ms)
         self.session = CallSession(deps, config, self.transport)

@@ -28,6 +28,7 @@ from telephony.server.services import Services, build_services
 from telephony.server.settings import Settings
 from tests.telephony.conftest import FixedSynthesizer
 from voice.oracle import OracleRecognizerFactory
+from voice.recognition import LocalRecognition
 
 ROOT = Path(__file__).resolve().parents[3]
 SCENARIOS = ROOT / "audio_fixtures" / "scenarios"
@@ -247,13 +248,15 @@ class HeardSeconds:
             def finish_utterance(self, start_ms: int, end_ms: int) -> Transcript:
                 return Transcript(f"heard {self.fed // 16000} seconds", 0.9, start_ms, end_ms, (), True, "test")
 
+            def set_phrases(self, phrases: tuple[str, ...]) -> None: ...
+
             def close(self) -> None: ...
 
         return Recognizer()
 
 
 async def test_a_voicemail_is_fetched_from_twilio_and_transcribed_offline(server: Server, tmp_path: Path) -> None:
-    server.services.desk.voicemail.transcriber = HeardSeconds()  # type: ignore[assignment]
+    server.services.desk.voicemail.transcriber = LocalRecognition(HeardSeconds())  # type: ignore[arg-type]
     result = await server.replay("agent_busy_voicemail.yaml", tmp_path / "tts")
     (voicemail,) = (await server.get(f"/api/calls/{result.call_sid}"))["voicemails"]
     seconds = result.outcome["voicemail"]["duration_s"]

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from telephony.replay.in_process import serve_in_process
 from telephony.server.app import create_app
-from telephony.server.services import Services, build_services
+from telephony.server.services import Services, build_services, oracle_of
 from telephony.server.settings import Settings
 from telephony.twilio.signatures import TwilioSignatureCheck
 from tests.telephony.conftest import CALL_SID, FixedSynthesizer
@@ -238,7 +238,9 @@ async def test_an_oracle_server_takes_a_script_for_a_coming_call(server) -> None
             headers={"Authorization": f"Bearer {API}"},
         )
     assert response.status_code == 200 and response.json()["utterances"] == 1
-    recognizer = services.recognizers.new_recognizer(CALL_SID)
+    oracle = oracle_of(services.recognition)
+    assert oracle is not None
+    recognizer = oracle.new_recognizer(CALL_SID)
     recognizer.start_utterance(0)
     final = recognizer.finish_utterance(0, 400)
     assert final is not None and final.text == "agent"
