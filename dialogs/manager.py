@@ -42,6 +42,17 @@ class DialogManager:
     state: CallState
 
     def handle(self, event: DialogEvent) -> list[Action]:
+        actions = self._handle(event)
+        phrases = self.pack.recognition.phrases
+        if not phrases:
+            return actions
+        # the pack listens with a grammar: every question is heard through its phrases, and the step's own
+        return [
+            Listen(tuple(dict.fromkeys([*a.phrases, *phrases])), a.timeout_ms) if isinstance(a, Listen) else a
+            for a in actions
+        ]
+
+    def _handle(self, event: DialogEvent) -> list[Action]:
         if self.state.done:
             return []
         if isinstance(event, CallStarted):

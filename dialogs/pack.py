@@ -199,6 +199,14 @@ class CallbackWindow(_Strict):
     hours: tuple[int, int] = Field(description="local start and end hour, e.g. [8, 12]")
 
 
+class Recognition(_Strict):
+    """What the recogniser listens for. `phrases` (empty: free form) narrows every open question to the pack's
+    own sentences, for an engine that recognises this language well only with a grammar."""
+
+    phrases: list[str] = Field(default_factory=list)
+    tts_voice: str | None = Field(None, description="the bot's voice for this language (espeak-ng, e.g. ko)")
+
+
 class CallerProfile(_Strict):
     """The tool that reads the caller's profile by caller ID, and the data field that holds their tier."""
 
@@ -282,6 +290,7 @@ class BotPack(_Strict):
     tools: dict[str, Tool] = Field(default_factory=dict)
     toolbox: str | None = Field(None, description="the class that runs the tools, as 'package.module:Class'")
     caller_profile: CallerProfile | None = None
+    recognition: Recognition = Field(default_factory=Recognition)
     markers: Markers
     policy: Policy = Field(default_factory=Policy)
     callback_windows: list[CallbackWindow] = Field(min_length=1)

@@ -23,7 +23,7 @@ models_app = typer.Typer(help="Speech recognition models.", no_args_is_help=True
 fixtures_app = typer.Typer(help="Caller audio fixtures for replays and tests.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(fixtures_app, name="fixtures")
-out = Console()
+out = Console(soft_wrap=True)  # whole lines: a narrow pipe must not wrap what scripts read
 err = Console(stderr=True)
 
 
@@ -232,7 +232,8 @@ def models_fetch(
 
 @models_app.command("check")
 def models_check() -> None:
-    """Say whether a vosk model can be found, and where."""
+    """Say whether a vosk model can be found and really works: it is loaded and recognises a second of audio."""
+    from voice.model_probe import probe
     from voice.models import locate_model
 
     settings = _settings()
@@ -240,7 +241,10 @@ def models_check() -> None:
         path = locate_model(settings.vosk_model_path, settings.model_cache_dir, settings.vosk_model_name)
     except ModelNotFound as exc:
         raise _fail(str(exc)) from None
-    out.print(f"vosk model: {path}")
+    ok, detail = probe(path)
+    if not ok:
+        raise _fail(detail)
+    out.print(f"vosk model: {path} (loads, and recognised the probe as {detail!r})", highlight=False)
 
 
 @app.command("settings")

@@ -32,6 +32,9 @@ class FixtureEntry(BaseModel):
     text: str = Field(min_length=1)
     noise: float = Field(0.0, ge=0.0, le=0.5, description="hiss level, as a fraction of full scale (RMS)")
     rate: int | None = Field(None, ge=80, le=400)
+    voice: str | None = Field(
+        None, description="espeak-ng voice for this entry (`ko` for Korean); the manifest's if unset"
+    )
 
 
 class FixtureManifest(BaseModel):
@@ -89,7 +92,9 @@ async def build_fixtures(manifest_path: Path, out_dir: Path | None = None) -> li
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=context, max_tasks_per_child=1) as pool:
         spoken = await asyncio.gather(*(
-            loop.run_in_executor(pool, _synthesize_fresh, entry.text, manifest.voice, entry.rate or manifest.rate)
+            loop.run_in_executor(
+                pool, _synthesize_fresh, entry.text, entry.voice or manifest.voice, entry.rate or manifest.rate
+            )
             for entry in manifest.utterances
         ))  # fmt: skip
     written: list[Path] = []

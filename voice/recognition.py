@@ -125,6 +125,10 @@ class RecognitionService(Protocol):
 
     name: str
 
+    async def start(self) -> None:
+        """Before the first call (the server's start-up): load what takes long, once."""
+        ...
+
     async def open(self, call_sid: str) -> CallRecognition:
         """A recogniser for a new call, made off the event loop; raises RecognizerFailed when none can be."""
         ...
@@ -159,6 +163,9 @@ class LocalRecognition:
         self.factory = factory
         self.name = factory.name
         self._executor = executor
+
+    async def start(self) -> None:
+        return None
 
     async def open(self, call_sid: str) -> CallRecognition:
         loop = asyncio.get_running_loop()

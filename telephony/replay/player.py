@@ -343,10 +343,7 @@ class TwilioPlayer:
         """Has the server given this live call new TwiML through REST? (Twilio then stops the stream.)"""
         if self.fake is None:
             return False
-        while not self.fake.updates.empty():
-            update = self.fake.updates.get_nowait()
-            if update.call_sid == call_sid and update.redirected:
-                self._redirect = update
+        self._redirect = self._redirect or self.fake.redirect_of(call_sid)
         return self._redirect is not None
 
 

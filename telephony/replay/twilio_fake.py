@@ -12,8 +12,9 @@ auth with the fake's account SID and auth token, as Twilio's do. Errors come bac
 Codes 20003 (authenticate), 20404 (not found) and 20500 (internal error) are Twilio's; the 4xx codes for
 invalid parameters or call state are the fake's best approximation.
 
-A replay harness learns that the server moved a live call with new TwiML from `TwilioFake.updates` (or the
-`on_call_update` callback): it must then send ``stop`` on that call's media stream and run the new TwiML.
+A replay harness learns that the server moved a live call with new TwiML from `TwilioFake.redirect_of(sid)`
+(or `updates`, or the `on_call_update` callback): it must then send ``stop`` on that call's media stream and
+run the new TwiML.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class TwilioFake:
         self.requests: list[RecordedRequest] = []
         self.calls: dict[str, dict[str, object]] = {}
         self.updates: asyncio.Queue[CallUpdate] = asyncio.Queue()
+        self._redirects: dict[str, CallUpdate] = {}  # the first redirect of each call: what its harness runs
         self.recordings: dict[str, bytes] = {}  # RecordingSid -> WAV bytes, served as Twilio serves them
         self.on_call_update: Callable[[CallUpdate], object] | None = None
         self._failures: list[_Failure] = []
@@ -386,7 +388,13 @@ class TwilioFake:
         self._touch(call)
         return CallUpdate(str(call["sid"]), twiml, url, status, str(call["status"]))
 
+    def redirect_of(self, call_sid: str) -> CallUpdate | None:
+        """The new TwiML or URL the server gave this live call, if it moved it (several calls may share a fake)."""
+        return self._redirects.get(call_sid)
+
     async def _announce(self, update: CallUpdate) -> None:
+        if update.redirected:
+            self._redirects.setdefault(update.call_sid, update)
         self.updates.put_nowait(update)
         if self.on_call_update is not None:
             result = self.on_call_update(update)

@@ -35,9 +35,10 @@ from telephony.store import Store, sqlite_url
 from telephony.twilio.rest import TwilioRest
 from telephony.twilio.signatures import TwilioSignatureCheck
 from telephony.twilio.taskrouter import TaskRouterAvailability
+from voice.asr_pool import PooledRecognition
+from voice.models import locate_model
 from voice.oracle import OracleRecognizerFactory
 from voice.recognition import LocalRecognition, RecognitionService
-from voice.recognizers import build_recognizer_factory
 from voice.stt import RecognizerFactory
 from voice.tts import SpeechSynthesizer
 from voice.vad import VadConfig
@@ -89,6 +90,7 @@ class Services:
             )
         elif not settings.twilio_auth_token.get_secret_value():
             log.warning("HANDOFF_TWILIO_AUTH_TOKEN is empty: every Twilio request will be refused with 403")
+        await self.recognition.start()
         prompts = list(self.dialogs.fixed_prompts())
         await self.synthesizer.warm(prompts)
         log.info("synthesised %d fixed prompts", len(prompts))
@@ -137,11 +139,7 @@ def build_services(
     """
     executor = ThreadPoolExecutor(max_workers=EXECUTOR_THREADS, thread_name_prefix="handoff")
     if recognition is None:
-        if recognizers is None:
-            recognizers = build_recognizer_factory(
-                settings.asr, settings.vosk_model_path, settings.model_cache_dir, settings.vosk_model_name
-            )
-        recognition = LocalRecognition(recognizers, executor)
+        recognition = _recognition(settings, recognizers, executor)
     if oracle_of(recognition) is not None:
         log.warning("speech recognition is ORACLE ASR (scripted reference text): for tests and replays only")
     pack = load_pack(settings.bot_pack)
@@ -163,7 +161,9 @@ def build_services(
         streams=LiveStreams(),
         recognition=recognition,
         synthesizer=synthesizer
-        or SpeechSynthesizer(settings.tts_cache_dir, voice=settings.tts_voice, rate=settings.tts_rate),
+        or SpeechSynthesizer(
+            settings.tts_cache_dir, voice=settings.tts_voice or pack.recognition.tts_voice, rate=settings.tts_rate
+        ),
         dialogs=dialogs or DialogManagerFactory(pack),
         tools=tools or load_toolbox(pack.toolbox, pack.source, set(pack.tools)),
         signatures=TwilioSignatureCheck(auth_token, enabled=settings.validate_signatures),
@@ -179,6 +179,18 @@ def build_services(
         clock=clock,
         dialer=_dialer(settings, pack, store, rest, clock),
     )
+
+
+def _recognition(
+    settings: Settings, recognizers: RecognizerFactory | None, executor: ThreadPoolExecutor
+) -> RecognitionService:
+    """vosk in worker processes (the model is found now; it loads when the server starts), or oracle ASR."""
+    if recognizers is not None:
+        return LocalRecognition(recognizers, executor)
+    if settings.asr == "vosk":
+        model = locate_model(settings.vosk_model_path, settings.model_cache_dir, settings.vosk_model_name)
+        return PooledRecognition(model, settings.asr_workers, settings.vosk_sample_rate)
+    return LocalRecognition(OracleRecognizerFactory(), executor)
 
 
 def _clock(fixed: datetime | None) -> Callable[[], datetime]:

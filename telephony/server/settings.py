@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         "vosk",
         description="Speech recogniser: vosk (a model on disk), or oracle (scripted text, tests only).",
     )
+    asr_workers: int | None = Field(
+        None, ge=1, le=256, description="Recognition worker processes (vosk); one a core if unset."
+    )
+    vosk_sample_rate: Literal[8000, 16000] = Field(
+        16000, description="Rate vosk is fed at: 16000 (the models' own) or 8000 (the phone's, not resampled)."
+    )
     vosk_model_path: Path | None = Field(
         None, description="Folder of an unpacked vosk model; if unset, the model cache folder is searched."
     )

@@ -107,14 +107,15 @@ def test_serve_answers_on_loopback_and_replay_plays_a_call_against_it(tmp_path: 
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
+        deadline = time.monotonic() + 120  # start-up synthesises every fixed prompt into a fresh cache
+        while True:
             try:
                 if httpx.get(base + "/healthz", timeout=1).json()["asr"] == "oracle":
                     break
             except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            raise AssertionError("the server did not come up")
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("the server did not come up") from None
+                time.sleep(0.1)
         scenario = ROOT / "audio_fixtures" / "scenarios" / "talk_to_a_person.yaml"
         result = handoff(
             "replay", "--url", base, "--scenario", str(scenario), "--check", "--speed", "10",
@@ -135,3 +136,37 @@ def test_a_broken_bot_pack_is_named_with_its_path_and_the_server_does_not_start(
     result = handoff("serve", env={"HANDOFF_BOT_PACK": str(pack), "HANDOFF_ASR": "oracle"}, cwd=tmp_path)
     assert result.returncode == 1
     assert str(pack) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_models_check_loads_the_model_in_a_probe_and_recognises_a_second_of_audio(korean_model_path: Path) -> None:
+    result = handoff("models", "check", env={"HANDOFF_VOSK_MODEL_PATH": str(korean_model_path)})
+    assert result.returncode == 0, result.stderr
+    assert str(korean_model_path) in result.stdout.replace("\n", "") and "loads" in result.stdout
+
+
+def test_models_check_refuses_a_folder_of_garbage_that_looks_like_a_model(tmp_path: Path) -> None:
+    for name in ("am/final.mdl", "conf/model.conf", "conf/mfcc.conf", "graph/HCLG.fst"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("not kaldi\n")
+    result = handoff("models", "check", env={"HANDOFF_VOSK_MODEL_PATH": str(tmp_path)})
+    assert result.returncode == 1
+    assert "could not load" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_replay_with_vosk_of_the_korean_scenario_ends_in_a_handoff_carrying_the_recognised_words(
+    tmp_path: Path, korean_model_path: Path
+) -> None:
+    scenario = ROOT / "tests" / "packs" / "scenarios_ko" / "agent_then_login.yaml"
+    env = {
+        "HANDOFF_BOT_PACK": str(ROOT / "tests" / "packs" / "hanbit_ko.yaml"),
+        "HANDOFF_VOSK_MODEL_PATH": str(korean_model_path),
+        "HANDOFF_ASR_WORKERS": "1",
+        "HANDOFF_TTS_CACHE_DIR": str(tmp_path / "tts"),
+    }
+    result = handoff(
+        "replay", "--scenario", str(scenario), "--asr", "vosk", "--check", "--out-dir", str(tmp_path), env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "asr=vosk (recognised)" in result.stdout and "PASS" in result.stdout
+    assert "handoff:  capability_gap / explicit_request -> queue accounts" in result.stdout
+    assert "상담원" in result.stdout  # the recognised words, in the transcript and the whisper

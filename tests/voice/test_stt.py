@@ -46,13 +46,18 @@ class ScriptedKaldi:
         self.samples = 0
         self.calls = 0
         self.resets = 0
+        self.finals = 0
+        self.grammars: list[str] = []
+        self.running = False  # fed audio since the last Result, FinalResult or Reset
 
     def AcceptWaveform(self, data: bytes) -> bool:
+        self.running = True
         self.samples += len(data) // 2
         self.calls += 1
         return self.calls == self.endpoint_after
 
     def Result(self) -> str:
+        self.running = False
         return json.dumps(self.results.pop(0))
 
     def PartialResult(self) -> str:
@@ -60,10 +65,18 @@ class ScriptedKaldi:
         return json.dumps(self.partials[index] if index >= 0 else {"partial": ""})
 
     def FinalResult(self) -> str:
+        self.running = False
+        self.finals += 1
         return json.dumps(self.final)
 
     def Reset(self) -> None:
+        self.running = False
         self.resets += 1
+
+    def SetGrammar(self, grammar: str) -> None:
+        if self.running:  # what vosk 0.3.45 does: a KaldiFatalError that aborts the whole process
+            raise AssertionError("SetGrammar while the recogniser is running: vosk would abort the process")
+        self.grammars.append(grammar)
 
 
 def word(text: str, start: float, end: float, conf: float = 1.0) -> dict[str, object]:
@@ -144,7 +157,39 @@ def test_vosk_adapter_reopened_utterance_drops_the_unfinished_one() -> None:
     rec.start_utterance(0)
     feed(rec, 10)
     rec.start_utterance(5000)
-    assert kaldi.resets == 1
+    # finished, not Reset: vosk's Reset keeps the audio already fed, and it would leak into the next utterance
+    assert kaldi.finals == 1 and kaldi.resets == 0
+
+
+def test_a_phrase_list_asked_for_mid_utterance_waits_for_the_utterance_to_end() -> None:
+    kaldi = ScriptedKaldi(partials=[{"partial": ""}])
+    rec = VoskRecognizer("CA1", kaldi)
+    rec.start_utterance(0)
+    feed(rec, 10)
+    rec.set_phrases(("one", "two"))  # the dialog asked for digits while the caller was still talking
+    assert kaldi.grammars == []
+    rec.finish_utterance(0, 200)
+    assert kaldi.grammars == ['["one", "two"]']
+
+
+def test_an_empty_phrase_list_lifts_the_grammar_with_exactly_an_empty_list() -> None:
+    kaldi = ScriptedKaldi(partials=[{"partial": ""}])
+    rec = VoskRecognizer("CA1", kaldi)
+    rec.set_phrases(("네", "아니요"))
+    rec.set_phrases(())
+    assert kaldi.grammars == ['["네", "아니요"]', "[]"]  # not escaped: vosk would not find escaped words
+
+
+def test_closing_finishes_an_unfinished_utterance_and_drops_the_grammar() -> None:
+    kaldi = ScriptedKaldi(partials=[{"partial": ""}])
+    kept: list[object] = []
+    rec = VoskRecognizer("CA1", kaldi, give_back=kept.append)
+    rec.set_phrases(("yes",))
+    rec.start_utterance(0)
+    feed(rec, 20)
+    assert kaldi.running
+    rec.close()
+    assert kaldi.finals == 1 and kaldi.grammars[-1] == "[]" and len(kept) == 1
 
 
 def test_vosk_adapter_without_start_utterance_anchors_at_the_vad_start() -> None:

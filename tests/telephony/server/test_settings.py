@@ -176,3 +176,26 @@ def test_settings_table_never_prints_secret_values(monkeypatch: pytest.MonkeyPat
     assert SECRET not in table
     assert "| `HANDOFF_TWILIO_AUTH_TOKEN` | (unset) |" in table
     assert "| `HANDOFF_API_TOKEN` | (unset) |" in table
+
+
+# --- which recogniser the settings ask for ---------------------------------------------------------------------
+
+
+def test_oracle_asr_is_oracle_recognition_and_says_so(tmp_path: Path) -> None:
+    from telephony.server.services import build_services, oracle_of
+
+    settings = Settings(asr="oracle", data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+    services = build_services(settings)
+    assert services.recognition.name == "oracle" and oracle_of(services.recognition) is not None
+
+
+def test_vosk_without_a_model_stops_start_up_with_one_sentence_saying_how_to_get_one(tmp_path: Path) -> None:
+    from telephony.server.services import build_services
+    from voice.errors import ModelNotFound
+
+    settings = Settings(asr="vosk", data_dir=tmp_path, model_cache_dir=tmp_path / "models", _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ModelNotFound) as caught:
+        build_services(settings)
+    message = str(caught.value)
+    assert "`handoff models fetch`" in message
+    assert message.endswith(".") and ". " not in message and "\n" not in message  # one sentence

