@@ -3,7 +3,7 @@
 Every call sends 50 messages a second, and each goes through ``MediaStreamProtocol.receive`` (JSON, checks,
 base64), ``UlawDecoder.decode`` (μ-law to PCM16) and ``EndpointDetector.feed`` (webrtcvad and endpointing)
 before anything else happens. This measures that path, stage by stage, so a change to
-``telephony/protocol.py``, ``voice/codec.py`` or ``voice/vad.py`` can be measured before and after
+``telephony/twilio/protocol.py``, ``voice/codec.py`` or ``voice/vad.py`` can be measured before and after
 (STYLE.md section 7), and so our figure can be set beside Pipecat's Twilio serializer on the same core.
 
 Run it from the repository root in the project's environment, pinned to one core::
@@ -57,7 +57,7 @@ LINE_NOISE_RMS = 30.0  # about -60 dBFS of hiss under everything; a real line is
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "media_path.json"
-HOT_PATH_FILES = ("telephony/protocol.py", "voice/codec.py", "voice/vad.py")
+HOT_PATH_FILES = ("telephony/twilio/protocol.py", "voice/codec.py", "voice/vad.py")
 
 # Twilio's SID shapes (34 characters); the values are made up.
 STREAM_SID = "MZ" + "5f0c4d2b8e7a41c69d03b7e2a1f48c90"

@@ -12,7 +12,8 @@ The host and the server speak over the control socket (a SOCK_SEQPACKET pair: on
 
 A worker serves the calls the server assigns to it, one request at a time, over its own socket:
 
-- `(request_id, "open", channel)`, `(request_id, "run", channel, ops)`, `(request_id, "close", channel)`;
+- `(request_id, "open", channel)`, `(request_id, "run", channel, ops)`, `(request_id, "close", channel)`,
+  `(request_id, "stats", 0)` (decoders made, and warm ones idle);
 - answers `(request_id, "ok", payload)` or `(request_id, "error", message)`.
 
 A worker whose engine aborts (vosk ends the process on some misuse) takes down only the calls it served: the
@@ -93,6 +94,9 @@ def serve_worker(sock: socket.socket, factory: Any) -> None:
                 payload: object = None
             elif kind == "run":
                 payload = runners[channel].apply(request[3])
+            elif kind == "stats":
+                engines = factory.engines
+                payload = (engines.made, engines.idle_free_form)
             elif kind == "close":
                 runner = runners.pop(channel, None)
                 if runner is not None:
@@ -106,15 +110,18 @@ def serve_worker(sock: socket.socket, factory: Any) -> None:
         send_frame(sock, (request_id, "ok", payload))
 
 
-def serve_host(control: socket.socket, model: Path, rate: int) -> int:
-    """The host's whole life: load the model, then fork a worker each time the server asks."""
-    from voice.errors import ModelNotFound
+def serve_host(control: socket.socket, model: Path, rate: int, prewarm: int = 0, warmup: Path | None = None) -> int:
+    """The host's whole life: load the model, warm `prewarm` decoders, then fork a worker each time the server
+    asks (each worker starts with copies of the warm decoders)."""
+    from voice.errors import ModelNotFound, VoiceError
     from voice.stt import VoskRecognizerFactory
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers that end are reaped by the kernel: no zombies
     try:
         factory = VoskRecognizerFactory(model, sample_rate=rate)
-    except ModelNotFound as exc:
+        if prewarm:
+            factory.warm(prewarm, warmup_speech(warmup))
+    except (ModelNotFound, VoiceError) as exc:
         send_packet(control, ("failed", str(exc)))
         return 1
     send_packet(control, ("ready", os.getpid()))
@@ -138,15 +145,34 @@ def serve_host(control: socket.socket, model: Path, rate: int) -> int:
         ours.close()
 
 
+def warmup_speech(path: Path | None) -> bytes:
+    """8 kHz PCM16 speech to warm decoders on: the given μ-law WAV, or the bundled one."""
+    from importlib.resources import as_file, files
+
+    from voice.codec import ulaw_to_pcm16
+    from voice.errors import AudioFormatError
+    from voice.wavfile import read_ulaw_wav
+
+    if path is not None:
+        try:
+            return ulaw_to_pcm16(read_ulaw_wav(path))
+        except OSError as exc:
+            raise AudioFormatError(f"{path}: cannot read the warm-up recording ({exc.strerror or exc})") from exc
+    with as_file(files("voice.assets").joinpath("warmup.wav")) as bundled:
+        return ulaw_to_pcm16(read_ulaw_wav(bundled))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="handoff's recognition host (started by the server)")
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--rate", type=int, default=16000)
     parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--prewarm", type=int, default=0)
+    parser.add_argument("--warmup-audio", type=Path)
     args = parser.parse_args(argv)
     control = socket.socket(fileno=args.control_fd)
     try:
-        return serve_host(control, args.model, args.rate)
+        return serve_host(control, args.model, args.rate, args.prewarm, args.warmup_audio)
     finally:
         control.close()
 

@@ -21,6 +21,7 @@ import pickle
 import socket
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,15 +131,36 @@ class RemoteCall:
                 await self._link.request("close", self._channel)
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerStats:
+    """One recognition worker, for operators: its calls, and its vosk decoders (made, and warm ones idle)."""
+
+    pid: int
+    calls: int
+    decoders_made: int
+    warm_idle: int
+
+
 class PooledRecognition:
-    """vosk in `workers` processes forked from one host that loaded the model once."""
+    """vosk in `workers` processes forked from one host that loaded the model once (and warmed `prewarm`
+    decoders on speech, so every worker starts with that many warm ones: see `voice.stt.VoskEngines`)."""
 
     name = "vosk"
 
-    def __init__(self, model_path: Path, workers: int | None = None, sample_rate: int = VOSK_SAMPLE_RATE) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        workers: int | None = None,
+        sample_rate: int = VOSK_SAMPLE_RATE,
+        *,
+        prewarm: int = 0,
+        warmup_audio: Path | None = None,
+    ) -> None:
         self.model_path = model_path.expanduser().resolve()
-        self.size = max(1, workers or os.cpu_count() or 1)
+        self.size = max(1, workers or len(os.sched_getaffinity(0)) or 1)
         self.sample_rate = sample_rate
+        self.prewarm = prewarm
+        self.warmup_audio = warmup_audio
         self.links: list[WorkerLink] = []
         self._host: asyncio.subprocess.Process | None = None
         self._control: socket.socket | None = None
@@ -158,6 +180,8 @@ class PooledRecognition:
         command = [
             sys.executable, "-m", "voice.asr_host",
             "--model", str(self.model_path), "--rate", str(self.sample_rate), "--control-fd", str(theirs.fileno()),
+            "--prewarm", str(self.prewarm),
+            *(["--warmup-audio", str(self.warmup_audio)] if self.warmup_audio is not None else []),
         ]  # fmt: skip
         self._host = await asyncio.create_subprocess_exec(*command, pass_fds=[theirs.fileno()])
         theirs.close()
@@ -218,6 +242,17 @@ class PooledRecognition:
 
     def _forget(self, call_sid: str) -> None:
         self._calls.pop(call_sid, None)
+
+    async def stats(self) -> list[WorkerStats]:
+        """Each live worker's calls and decoders (a worker that dies while asked is left out)."""
+        out: list[WorkerStats] = []
+        for link in [link for link in self.links if link.alive]:
+            try:
+                made, idle = await link.request("stats", 0)
+            except RecognizerFailed:
+                continue
+            out.append(WorkerStats(link.pid, len(link.calls), int(made), int(idle)))
+        return out
 
     def worker_of(self, call_sid: str) -> int | None:
         """The process id of the worker recognising a call (for operators, and for tests that kill it)."""

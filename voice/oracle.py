@@ -42,6 +42,22 @@ _SUBSTITUTES = (
 _SUBSTITUTED_CONFIDENCE = 0.4  # a substituted word carries a low confidence, as real misrecognitions do
 
 
+def misrecognise(
+    words: Sequence[str], confidence: float, wer: float, rng: random.Random
+) -> tuple[tuple[str, float], ...]:
+    """Oracle ASR's noise: each word substituted (by a short common word, at low confidence) or dropped with
+    probability `wer`, half each; wer=0 is the identity. Deterministic for a seeded `rng`."""
+    out: list[tuple[str, float]] = []
+    for word in words:
+        if wer == 0.0 or rng.random() >= wer:
+            out.append((word, confidence))
+        elif rng.random() < 0.5:
+            choices = [s for s in _SUBSTITUTES if s != word.lower()]
+            out.append((rng.choice(choices), min(confidence, _SUBSTITUTED_CONFIDENCE)))
+        # else: dropped
+    return tuple(out)
+
+
 class OracleRecognizerFactory:
     """Oracle ASR: each call's reference transcript stands in for recognition, timed by the real VAD.
 
@@ -132,6 +148,9 @@ class OracleRecognizer:
         )
         return self._transcript(timed, self._start_ms, self._start_ms + self._frames * 20, final=False)
 
+    def settle(self) -> None:
+        """Nothing to decode ahead: the script already holds the words."""
+
     def finish_utterance(self, start_ms: int, end_ms: int) -> Transcript | None:
         words = self._turn()
         self._current = None
@@ -171,16 +190,7 @@ class OracleRecognizer:
         return self._current
 
     def _noisy(self, words: list[str], confidence: float) -> tuple[tuple[str, float], ...]:
-        """Substitute or drop each word with probability `wer` (half each); wer=0 is the identity."""
-        out: list[tuple[str, float]] = []
-        for word in words:
-            if self._wer == 0.0 or self._rng.random() >= self._wer:
-                out.append((word, confidence))
-            elif self._rng.random() < 0.5:
-                choices = [s for s in _SUBSTITUTES if s != word.lower()]
-                out.append((self._rng.choice(choices), min(confidence, _SUBSTITUTED_CONFIDENCE)))
-            # else: dropped
-        return tuple(out)
+        return misrecognise(words, confidence, self._wer, self._rng)
 
     def _transcript(self, words: tuple[Word, ...], start_ms: int, end_ms: int, final: bool) -> Transcript:
         text = " ".join(w.text for w in words)

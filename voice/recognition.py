@@ -58,6 +58,15 @@ class SetPhrases:
 
 
 @dataclass(frozen=True, slots=True)
+class SettleUtterance:
+    """The caller has paused long enough that the utterance has probably ended: decode what was heard now,
+    so that the final is ready at once when the end-of-speech window closes (speech may still follow)."""
+
+
+SETTLE = SettleUtterance()
+
+
+@dataclass(frozen=True, slots=True)
 class FinishUtterance:
     """The VAD closed the utterance: recognise what was fed and report it."""
 
@@ -65,7 +74,7 @@ class FinishUtterance:
     window_closed_at: float
 
 
-RecognitionOp = StartUtterance | Audio | SetPhrases | FinishUtterance
+RecognitionOp = StartUtterance | Audio | SetPhrases | SettleUtterance | FinishUtterance
 Recognised = Heard | Transcript  # a final answer, or a partial while the caller speaks
 
 
@@ -92,6 +101,9 @@ class UtteranceRunner:
             elif type(op) is StartUtterance:
                 rec.start_utterance(op.t_ms)
                 self._in_utterance = True
+            elif type(op) is SettleUtterance:
+                if self._in_utterance:
+                    rec.settle()
             elif type(op) is SetPhrases:
                 if self._in_utterance:
                     self._deferred = op

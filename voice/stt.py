@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,9 @@ class StreamingRecognizer(Protocol):
     def accept(self, pcm8k: bytes) -> Transcript | None:
         """Feed 8 kHz PCM16; returns a partial transcript when the hypothesis changed."""
 
+    def settle(self) -> None:
+        """The caller paused: decode what was heard so far now, so `finish_utterance` has little left to do."""
+
     def finish_utterance(self, start_ms: int, end_ms: int) -> Transcript | None:
         """The VAD closed the utterance; returns the final transcript, or None if nothing was heard."""
 
@@ -92,18 +96,124 @@ class _KaldiRecognizer(Protocol):
     def Result(self) -> str: ...
     def PartialResult(self) -> str: ...
     def FinalResult(self) -> str: ...
-    def Reset(self) -> None: ...
-    def SetGrammar(self, grammar: str) -> None: ...
+
+
+FREE_FORM = "[]"  # vosk's grammar for "no grammar"; anything else empty crashes it
+
+
+class KaldiHandle:
+    """A vosk decoder, its fixed grammar, and how much audio it has been fed (vosk's word times count from
+    its creation, so a call that borrows it maps them onto call time from this count)."""
+
+    def __init__(self, kaldi: _KaldiRecognizer, grammar: str = FREE_FORM) -> None:
+        self.kaldi = kaldi
+        self.grammar = grammar
+        self.fed_samples = 0
+        self.running = False  # fed audio since the last Result or FinalResult
+
+    def feed(self, pcm: bytes) -> bool:
+        self.fed_samples += len(pcm) // 2
+        self.running = True
+        return self.kaldi.AcceptWaveform(pcm)
+
+    def result(self) -> str:
+        self.running = False
+        return self.kaldi.Result()
+
+    def final_result(self) -> str:
+        self.running = False
+        return self.kaldi.FinalResult()
+
+
+class Engines(Protocol):
+    """Lends decoders for one utterance at a time: a call holds one only while its caller is talking."""
+
+    def lease(self, grammar: str) -> KaldiHandle:
+        """A finished (idle) decoder with this grammar."""
+        ...
+
+    def release(self, handle: KaldiHandle) -> None:
+        """Take back a decoder the utterance finished with (`FinalResult` taken)."""
+        ...
+
+
+class VoskEngines:
+    """This process's vosk decoders, lent per utterance and kept warm between them.
+
+    Why per utterance rather than per call: a free-form vosk decoder is slow until it has decoded some
+    twenty seconds of speech (its first utterance costs over a second of CPU, about four times a warm one),
+    and lending decoders per utterance means a few hot decoders serve many calls, since callers are silent
+    most of the time (the bot is talking). It also means a grammar is never changed on a decoder: vosk
+    aborts the whole process on a grammar changed mid-utterance, and lifting a grammar makes a warm
+    decoder cold again. Grammar decoders are cheap to make (a fraction of a millisecond) and are kept by
+    grammar for the next time that question is asked.
+    """
+
+    def __init__(self, model: object, sample_rate: int, free_limit: int = 64, grammar_limit: int = 32) -> None:
+        self._model = model
+        self._rate = sample_rate
+        self._free: list[KaldiHandle] = []  # warm free-form decoders, the hottest last
+        self._grammared: OrderedDict[str, list[KaldiHandle]] = OrderedDict()
+        self._free_limit = free_limit
+        self._grammar_limit = grammar_limit
+        self._lock = threading.Lock()
+        self.made = 0  # decoders created so far (operators and tests read it)
+
+    def lease(self, grammar: str) -> KaldiHandle:
+        with self._lock:
+            kept = self._free if grammar == FREE_FORM else self._grammared.get(grammar, [])
+            if kept:
+                return kept.pop()
+        return self._make(grammar)
+
+    def release(self, handle: KaldiHandle) -> None:
+        if handle.running:
+            handle.final_result()  # never lend a decoder mid-utterance
+        with self._lock:
+            if handle.grammar == FREE_FORM:
+                if len(self._free) < self._free_limit:
+                    self._free.append(handle)
+                return
+            self._grammared.setdefault(handle.grammar, []).append(handle)
+            self._grammared.move_to_end(handle.grammar)
+            while sum(map(len, self._grammared.values())) > self._grammar_limit:
+                oldest = next(iter(self._grammared))
+                self._grammared[oldest].pop(0)
+                if not self._grammared[oldest]:
+                    del self._grammared[oldest]
+
+    @property
+    def idle_free_form(self) -> int:
+        """Warm free-form decoders waiting for an utterance."""
+        return len(self._free)
+
+    def warm(self, count: int, pcm: bytes) -> None:
+        """Make `count` free-form decoders and let each decode `pcm` (speech at the model's rate), so the
+        first calls do not pay a cold decoder's cost; a host does this once, before forking its workers."""
+        handles = [self._make(FREE_FORM) for _ in range(count)]
+        step = self._rate * 2 // 5  # 200 ms a call
+        for handle in handles:
+            for offset in range(0, len(pcm), step):
+                handle.feed(pcm[offset : offset + step])
+            handle.final_result()
+        for handle in handles:
+            self.release(handle)
+
+    def _make(self, grammar: str) -> KaldiHandle:
+        kaldi = (
+            vosk.KaldiRecognizer(self._model, self._rate)
+            if grammar == FREE_FORM
+            else vosk.KaldiRecognizer(self._model, self._rate, grammar)
+        )
+        kaldi.SetWords(True)
+        kaldi.SetPartialWords(False)  # partial words make partials late and sparse, and nothing reads them
+        with self._lock:
+            self.made += 1
+        return KaldiHandle(cast(_KaldiRecognizer, kaldi), grammar)
 
 
 class VoskRecognizerFactory:
-    """Recognises with vosk; the model (tens to hundreds of MB in memory) loads once per process and path.
-
-    Recognisers are kept warm: a call's recogniser goes back to a free list when the call ends, finished
-    cleanly (`FinalResult`) and without its grammar, and the next call reuses it. A new free-form vosk
-    recogniser pays tens of ms to make and over a second of CPU on its first utterance; a warm one pays
-    neither.
-    """
+    """Recognises with vosk; the model (tens to hundreds of MB in memory) loads once per process and path."""
 
     name = "vosk"
     _models: ClassVar[dict[Path, object]] = {}  # vosk.Model by resolved path
@@ -114,9 +224,7 @@ class VoskRecognizerFactory:
         self.model_path = model_path.expanduser().resolve()
         self.sample_rate = sample_rate
         self._model = self._load(self.model_path)
-        self._warm: list[KaldiHandle] = []
-        self._warm_lock = threading.Lock()
-        self._warm_limit = warm_limit
+        self.engines = VoskEngines(self._model, sample_rate, free_limit=warm_limit)
 
     @classmethod
     def _load(cls, path: Path) -> object:
@@ -145,95 +253,61 @@ class VoskRecognizerFactory:
         words as they are (escaped words are missing from any vocabulary), and "[]" for none (free form)."""
         kept = [p for p in dict.fromkeys(" ".join(p.split()) for p in phrases) if p and all(map(self.knows, p.split()))]
         if not kept:
-            return "[]"
+            return FREE_FORM
         if self.knows("[unk]"):  # speech outside the grammar comes back unknown, not forced onto a phrase
             kept.append("[unk]")
         return json.dumps(kept, ensure_ascii=False)
 
+    def warm(self, count: int, pcm8k: bytes) -> None:
+        """Warm `count` free-form decoders on this speech (8 kHz PCM16), for the first calls after start-up."""
+        if count > 0 and pcm8k:
+            samples = np.frombuffer(pcm8k, dtype="<i2")
+            if self.sample_rate != SAMPLE_RATE:
+                samples = soxr.resample(samples, SAMPLE_RATE, self.sample_rate).astype("<i2")
+            self.engines.warm(count, samples.tobytes())
+
     def new_recognizer(self, call_sid: str) -> VoskRecognizer:
-        with self._warm_lock:
-            handle = self._warm.pop() if self._warm else None
-        if handle is None:
-            kaldi = vosk.KaldiRecognizer(self._model, self.sample_rate)
-            kaldi.SetWords(True)
-            kaldi.SetPartialWords(False)  # partial words make partials late and sparse, and nothing reads them
-            handle = KaldiHandle(cast(_KaldiRecognizer, kaldi))
-        return VoskRecognizer(call_sid, handle, self.sample_rate, self.grammar, self._give_back)
-
-    def _give_back(self, handle: KaldiHandle) -> None:
-        with self._warm_lock:
-            if len(self._warm) < self._warm_limit:
-                self._warm.append(handle)
+        return VoskRecognizer(call_sid, self.engines, self.sample_rate, self.grammar)
 
 
-class KaldiHandle:
-    """A vosk recogniser and what must travel with it between calls: how much audio it has been fed (vosk's
-    word times count from its creation), whether it is mid-utterance, and its grammar."""
-
-    def __init__(self, kaldi: _KaldiRecognizer) -> None:
-        self.kaldi = kaldi
-        self.fed_samples = 0
-        self.running = False  # fed audio since the last Result, FinalResult or Reset: no grammar change now
-        self.grammar = "[]"
-
-    def feed(self, pcm: bytes) -> bool:
-        self.fed_samples += len(pcm) // 2
-        self.running = True
-        return self.kaldi.AcceptWaveform(pcm)
-
-    def result(self) -> str:
-        self.running = False
-        return self.kaldi.Result()
-
-    def final_result(self) -> str:
-        self.running = False
-        return self.kaldi.FinalResult()
-
-    def set_grammar(self, grammar: str) -> bool:
-        """Change the grammar, only when the recogniser is idle; False (and nothing done) when it is not."""
-        if self.running:
-            return False
-        if grammar != self.grammar:
-            self.kaldi.SetGrammar(grammar)  # "[]" exactly lifts it; anything else empty crashes vosk
-            self.grammar = grammar
-        return True
+def plain_grammar(phrases: Sequence[str]) -> str:
+    """A vosk grammar of these phrases as given (no vocabulary check): JSON, unescaped; "[]" for none."""
+    return json.dumps(list(phrases), ensure_ascii=False) if phrases else FREE_FORM
 
 
 class VoskRecognizer:
-    """One call's vosk decoder, fed 8 kHz audio upsampled to the model's rate.
+    """One call's recognition with vosk, fed 8 kHz audio upsampled to the model's rate.
 
-    vosk stamps words in seconds of audio fed since the recogniser was created, so we count what we
-    feed and map its clock onto call time at each `start_utterance`. vosk may close a segment on its
-    own (its endpointer) mid-utterance; those pieces are kept and joined into the one final the VAD
-    asks for. A phrase list asked for mid-utterance waits for the utterance to end.
+    The call borrows a decoder from `engines` when an utterance opens and gives it back when the utterance
+    is finished, so a phrase list asked for at any time simply applies from the next utterance on. vosk
+    stamps words in seconds of audio fed to the decoder since its creation, so the decoder's count at the
+    start of the utterance maps its clock onto call time. vosk may close a segment on its own (its
+    endpointer) mid-utterance; those pieces are kept and joined into the one final the VAD asks for.
     """
 
     def __init__(
         self,
         call_sid: str,
-        handle: KaldiHandle | _KaldiRecognizer,
+        engines: Engines,
         sample_rate: int = VOSK_SAMPLE_RATE,
         grammar: Callable[[Sequence[str]], str] | None = None,
-        give_back: Callable[[KaldiHandle], None] | None = None,
     ) -> None:
         self.call_sid = call_sid
-        self._handle = handle if isinstance(handle, KaldiHandle) else KaldiHandle(handle)
-        self._kaldi = self._handle.kaldi
+        self._engines = engines
         self._rate = sample_rate
-        self._grammar = grammar or (lambda phrases: json.dumps(list(phrases), ensure_ascii=False) if phrases else "[]")
-        self._give_back = give_back
+        self._grammar = grammar or plain_grammar
+        self._next_grammar = FREE_FORM  # for the next utterance
+        self._handle: KaldiHandle | None = None  # borrowed while an utterance is open
         # A streaming resampler keeps its filter state across 20 ms frames; resampling each frame on
         # its own would put an edge (a click) every 20 ms into what vosk hears. It releases audio in
         # blocks of about 100 ms, which paces partials; finish_utterance flushes the rest.
         self._resampler = (
             soxr.ResampleStream(SAMPLE_RATE, sample_rate, 1, dtype="int16") if sample_rate != SAMPLE_RATE else None
         )
-        self._origin_samples = self._handle.fed_samples  # vosk's clock when this utterance's audio began
+        self._origin_samples = 0  # the decoder's count when this utterance's audio began
         self._origin_ms: int | None = None  # call time at that point, once known
         self._pieces: list[tuple[str, list[_VoskWord]]] = []  # segments vosk closed by itself
         self._partial_text = ""
-        self._in_utterance = False
-        self._pending_grammar: str | None = None
 
     def start_utterance(self, t_ms: int) -> None:
         """Open an utterance whose first sample (given to `accept` next) is at call time `t_ms`."""
@@ -241,15 +315,14 @@ class VoskRecognizer:
 
     def accept(self, pcm8k: bytes) -> Transcript | None:
         """Decode more audio; returns a partial when the words so far changed (every few 100 ms)."""
-        if not self._in_utterance:
-            self._begin(None)  # no start_utterance: the final's start_ms will anchor the clock
+        handle = self._handle if self._handle is not None else self._begin(None)
         if self._resampler is not None:
             upsampled = self._resampler.resample_chunk(np.frombuffer(pcm8k, dtype="<i2"))
             if not upsampled.size:
                 return None  # the resampler is still filling its filter
             pcm8k = upsampled.astype("<i2", copy=False).tobytes()
-        self._feed(pcm8k)
-        partial_text, partial_words = _parse_vosk(self._kaldi.PartialResult(), "partial_result", "partial")
+        self._feed(handle, pcm8k)
+        partial_text, partial_words = _parse_vosk(handle.kaldi.PartialResult(), "partial_result", "partial")
         pieces = [*self._pieces, (partial_text, partial_words)]
         text = _join(pieces)
         if not text or text == self._partial_text:
@@ -257,67 +330,76 @@ class VoskRecognizer:
         self._partial_text = text
         words = self._words(pieces)
         origin = self._origin_ms or 0
-        end_ms = words[-1].end_ms if words else origin + self._elapsed_ms()
+        end_ms = words[-1].end_ms if words else origin + self._elapsed_ms(handle)
         return Transcript(text, mean_confidence(words), origin, end_ms, words, False, "vosk")
+
+    def settle(self) -> None:
+        """Close the segment heard so far, as vosk's own endpointer does at a pause: its words are decoded now
+        (while the end-of-speech window runs) and kept; if the caller goes on, a new segment follows."""
+        handle = self._handle
+        if handle is None or not handle.running:
+            return
+        self._flush_resampler(handle)
+        self._pieces.append(_parse_vosk(handle.result(), "result", "text"))
 
     def finish_utterance(self, start_ms: int, end_ms: int) -> Transcript | None:
         """Flush and finalise; the transcript spans the VAD's [start_ms, end_ms], its words their own."""
+        handle = self._handle
+        if handle is None:
+            return None  # no audio since the last utterance: nothing was heard
         if self._origin_ms is None:
             self._origin_ms = start_ms
-        if self._resampler is not None:
-            tail = self._resampler.resample_chunk(np.zeros(0, dtype="<i2"), last=True)
-            self._resampler.clear()
-            if tail.size:
-                self._feed(tail.astype("<i2", copy=False).tobytes())
-        pieces = [*self._pieces, _parse_vosk(self._handle.final_result(), "result", "text")]
+        self._flush_resampler(handle)
+        pieces = [*self._pieces, _parse_vosk(handle.final_result(), "result", "text")]
         words = self._words(pieces)
         text = _join(pieces)
-        self._in_utterance = False
-        self._pieces = []
-        self._partial_text = ""
-        if self._pending_grammar is not None:
-            self._handle.set_grammar(self._pending_grammar)
-            self._pending_grammar = None
+        self._give_back()
         if not text:
             return None
         return Transcript(text, mean_confidence(words), start_ms, end_ms, words, True, "vosk")
 
     def close(self) -> None:
-        """The call is over: the recogniser is finished cleanly and, without its grammar, kept for another call."""
-        self._pieces = []
-        self._in_utterance = False
-        if self._handle.running:
-            self._handle.final_result()  # drops what an unfinished utterance heard (a Reset would keep it)
-        self._handle.set_grammar("[]")
-        if self._give_back is not None:
-            self._give_back(self._handle)
-            self._give_back = None
+        """The call is over: an unfinished utterance is dropped and its decoder given back."""
+        self._give_back()
 
     def set_phrases(self, phrases: tuple[str, ...]) -> None:
         """Limit recognition to these phrases (digits for an order number, say); empty lifts the limit.
 
-        Never mid-utterance: vosk aborts the whole process if a grammar changes while it decodes, so a list
-        that arrives then waits for the utterance to end.
+        From the next utterance on: an utterance already open keeps the decoder it started with.
         """
-        grammar = self._grammar(phrases)
-        if self._in_utterance or not self._handle.set_grammar(grammar):
-            self._pending_grammar = grammar
+        self._next_grammar = self._grammar(phrases)
 
-    def _begin(self, t_ms: int | None) -> None:
-        if self._in_utterance:
-            self._handle.final_result()  # an utterance opened again without finishing: drop what it heard
+    def _begin(self, t_ms: int | None) -> KaldiHandle:
+        self._give_back()  # an utterance opened again without finishing: drop what it heard
         if self._resampler is not None:
             self._resampler.clear()
-        self._origin_samples = self._handle.fed_samples
+        handle = self._engines.lease(self._next_grammar)
+        self._handle = handle
+        self._origin_samples = handle.fed_samples
         self._origin_ms = t_ms
+        return handle
+
+    def _flush_resampler(self, handle: KaldiHandle) -> None:
+        """Feed what the resampler still holds (up to ~100 ms) and start it afresh."""
+        if self._resampler is not None:
+            tail = self._resampler.resample_chunk(np.zeros(0, dtype="<i2"), last=True)
+            self._resampler.clear()
+            if tail.size:
+                self._feed(handle, tail.astype("<i2", copy=False).tobytes())
+
+    def _give_back(self) -> None:
+        handle, self._handle = self._handle, None
         self._pieces = []
         self._partial_text = ""
-        self._in_utterance = True
+        if handle is not None:
+            if handle.running:  # finished, never Reset: vosk's Reset keeps the audio for the next utterance
+                handle.final_result()
+            self._engines.release(handle)
 
-    def _feed(self, pcm: bytes) -> None:
+    def _feed(self, handle: KaldiHandle, pcm: bytes) -> None:
         """Give vosk audio, keeping the segment its endpointer closes, if it does."""
-        if self._handle.feed(pcm):
-            self._pieces.append(_parse_vosk(self._handle.result(), "result", "text"))
+        if handle.feed(pcm):
+            self._pieces.append(_parse_vosk(handle.result(), "result", "text"))
 
     def _words(self, pieces: Sequence[tuple[str, list[_VoskWord]]]) -> tuple[Word, ...]:
         """Map vosk's seconds-since-creation onto call-time milliseconds."""
@@ -328,8 +410,8 @@ class VoskRecognizer:
             for w in raw
         )
 
-    def _elapsed_ms(self) -> int:
-        return (self._handle.fed_samples - self._origin_samples) * 1000 // self._rate
+    def _elapsed_ms(self, handle: KaldiHandle) -> int:
+        return (handle.fed_samples - self._origin_samples) * 1000 // self._rate
 
 
 @dataclass(frozen=True)

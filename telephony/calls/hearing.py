@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 
 from voice.codec import FRAME_MS, PCM_FRAME_BYTES, ULAW_FRAME_BYTES, UlawDecoder, ulaw_to_pcm16
 from voice.recognition import (
+    SETTLE,
     Audio,
     CallRecognition,
     FinishUtterance,
@@ -31,6 +33,13 @@ from voice.vad import BargeInDetector, EndpointDetector, SpeechEnded, SpeechStar
 log = logging.getLogger(__name__)
 
 PREROLL_FRAMES = 15  # 300 ms kept before the VAD opens an utterance, so its first syllable reaches the recogniser
+TRAILING_PAD_FRAMES = 10  # of a pause inside an utterance, the first 200 ms go to the recogniser at once; the
+# rest waits, and goes only if the caller speaks again: the end-of-speech window's silence costs vosk as much
+# CPU as speech, and 200 ms is all it needs to close the last word
+SETTLE_AFTER_FRAMES = 20  # 400 ms into a pause, the recogniser decodes what it has: the utterance has probably
+# ended, and the final is then ready the moment the 600 ms end-of-speech window closes
+AUDIO_BATCH_BYTES = 5 * PCM_FRAME_BYTES  # audio goes to the recogniser 100 ms at a time: vosk decodes a batch
+# cheaper than five frames one by one, and finishing an utterance sends what is waiting at once
 
 
 class RecognitionWorker:
@@ -63,19 +72,26 @@ class RecognitionWorker:
 
     @property
     def idle(self) -> bool:
-        """Nothing queued and nothing being recognised."""
-        return not self._ops and not self._running
+        """Nothing being recognised, and nothing queued but audio waiting to make up a batch."""
+        return not self._running and not self._due()
 
     def start(self, t_ms: int) -> None:
         self._push(StartUtterance(t_ms))
 
     def audio(self, pcm: bytes) -> None:
+        if self.failed:
+            return
         last = self._ops[-1] if self._ops else None
         if type(last) is Audio:
             last.pcm += pcm
         else:
-            self._push(Audio(bytearray(pcm)))
-        self._wakeup.set()
+            self._ops.append(Audio(bytearray(pcm)))
+        if self._due():
+            self._wakeup.set()
+
+    def settle(self) -> None:
+        """The caller paused: have the recogniser decode what it has now (see `SettleUtterance`)."""
+        self._push(SETTLE)
 
     def phrases(self, phrases: tuple[str, ...]) -> None:
         """Narrow the recogniser to these phrases for the next utterance (empty: lift the limit)."""
@@ -98,6 +114,13 @@ class RecognitionWorker:
             self._ops.append(op)
             self._wakeup.set()
 
+    def _due(self) -> bool:
+        """Work worth sending: anything but a short run of audio (which waits for more, or for its end)."""
+        if not self._ops:
+            return False
+        last = self._ops[-1]
+        return len(self._ops) > 1 or type(last) is not Audio or len(last.pcm) >= AUDIO_BATCH_BYTES
+
     async def _run(self) -> None:
         try:
             self._recognition = await self._service.open(self._call_sid)
@@ -107,7 +130,7 @@ class RecognitionWorker:
         finally:
             self._running = False
         while True:
-            if not self._ops:
+            if not self._due() and not (self._closed and self._ops):
                 if self._closed:
                     return
                 await self._wakeup.wait()
@@ -135,8 +158,17 @@ class RecognitionWorker:
         self._on_failure(exc)
 
 
+class NoiseDropped:
+    """The VAD opened an utterance but dropped it: the voiced burst was too short to be speech."""
+
+
+NOISE_DROPPED = NoiseDropped()
+Listened = SpeechStarted | SpeechEnded | NoiseDropped | None
+
+
 class CallerEars:
-    """Per-frame listening: decode μ-law, run the VAD, keep pre-roll, spot barge-in while the bot talks."""
+    """Per-frame listening: decode μ-law, run the VAD, keep pre-roll, spot barge-in while the bot talks,
+    and drive the call's recognition: utterances opened, fed and closed as the VAD hears them."""
 
     def __init__(self, vad: VadConfig) -> None:
         self.endpoint = EndpointDetector(vad)
@@ -145,6 +177,9 @@ class CallerEars:
         self._preroll: deque[tuple[int, bytes]] = deque(maxlen=PREROLL_FRAMES)
         self._remainder = b""  # μ-law bytes of a payload that was not a whole number of frames
         self.utterance_open = False
+        self.utterance_start_ms = 0
+        self._quiet = 0  # unvoiced frames in a row inside the open utterance
+        self._held: list[bytes] = []  # of those, the ones past the pad: sent only if the caller speaks again
 
     def frames(self, payload: bytes, t_ms: int) -> list[tuple[int, bytes]]:
         """Decode one media payload into (t_ms, 20 ms PCM) frames; Twilio's are exactly one frame."""
@@ -159,12 +194,59 @@ class CallerEars:
             for i in range(0, len(pcm), PCM_FRAME_BYTES)
         ]
 
-    def hear(self, pcm: bytes, t_ms: int) -> SpeechStarted | SpeechEnded | None:
-        """Feed one frame to the VAD and the pre-roll buffer."""
+    def listen(self, pcm: bytes, t_ms: int, worker: RecognitionWorker | None) -> Listened:
+        """Feed one frame to the VAD and pre-roll, and pass the utterance it belongs to on to `worker`.
+
+        An utterance opens with the pre-roll (its first syllable came before the VAD was sure), is fed
+        frame by frame while the caller speaks, and is finished when the end-of-speech window closes.
+        """
         event = self.endpoint.feed(pcm, t_ms)
         self._preroll.append((t_ms, pcm))
+        if event is None:
+            if self.endpoint.in_speech:
+                if worker is not None:
+                    self._pass_on(pcm, worker)
+            elif self.utterance_open:
+                self.utterance_open = False
+                return NOISE_DROPPED
+            return None
+        self._quiet = 0
+        self._held.clear()
+        if isinstance(event, SpeechStarted):
+            self.utterance_open = True
+            self.utterance_start_ms = event.t_ms
+            if worker is not None:
+                worker.start(event.t_ms)
+                for t, frame in self._preroll:
+                    if t >= event.t_ms:
+                        worker.audio(frame)
+        else:
+            self.utterance_open = False
+            if worker is not None:
+                worker.finish(event, time.perf_counter())
         return event
 
-    def preroll_since(self, t_ms: int) -> list[bytes]:
-        """Frames from `t_ms` on, to give the recogniser the start of an utterance the VAD just opened."""
-        return [pcm for t, pcm in self._preroll if t >= t_ms]
+    def _pass_on(self, pcm: bytes, worker: RecognitionWorker) -> None:
+        """One frame of an open utterance: speech goes on, and a pause only as far as the pad, unless speech
+        follows it (then the held part goes first, so the recogniser hears the pause as it was)."""
+        if self.endpoint.last_voiced:
+            for held in self._held:
+                worker.audio(held)
+            self._held.clear()
+            self._quiet = 0
+            worker.audio(pcm)
+            return
+        self._quiet += 1
+        if self._quiet <= TRAILING_PAD_FRAMES:
+            worker.audio(pcm)
+        else:
+            self._held.append(pcm)
+        if self._quiet == SETTLE_AFTER_FRAMES:
+            worker.settle()
+
+    def cut_short(self, worker: RecognitionWorker | None, now_ms: int) -> None:
+        """The stream ended mid-sentence: close the open utterance so what the caller said is recognised."""
+        if self.utterance_open:
+            self.utterance_open = False
+            if worker is not None:
+                worker.finish(SpeechEnded(self.utterance_start_ms, now_ms, now_ms), time.perf_counter())

@@ -86,7 +86,6 @@ class CallSession:
         self._pending_turn: Heard | None = None  # waits for the reply prompt, to measure latency
         self._ended = False
         self._partial = ""
-        self._utterance_start_ms = 0
         self._tasks: set[asyncio.Future[None]] = set()
         self._failing: asyncio.Future[None] | None = None  # handing the call on after its recogniser failed
 
@@ -116,36 +115,21 @@ class CallSession:
     async def _on_media(self, event: MediaReceived) -> None:
         for t_ms, pcm in self.ears.frames(event.payload, event.timestamp_ms):
             self.clock_ms = t_ms + FRAME_MS
-            vad = self.ears.hear(pcm, t_ms)
+            vad = self.ears.listen(pcm, t_ms, self._worker)
             if self.playout.interruptible:
                 onset = self.ears.barge_in.feed(self.ears.endpoint.last_voiced, t_ms)
                 if onset is not None:
                     await self._barge_in(onset, "speech")
             if vad is None:
-                if self.ears.endpoint.in_speech:
-                    if self._worker is not None:
-                        self._worker.audio(pcm)
-                elif self.ears.utterance_open:  # the VAD dropped a burst too short to be speech
-                    self.ears.utterance_open = False
-                    self._note("noise_ignored")
-            elif type(vad) is SpeechStarted:
-                self._speech_started(vad)
+                continue
+            if type(vad) is SpeechStarted:
+                self._silence_from = None
+                self._note("speech_started", at_ms=vad.t_ms)
             elif type(vad) is SpeechEnded:
-                self.ears.utterance_open = False
                 self._note("speech_ended", start_ms=vad.start_ms, last_voiced_ms=vad.last_voiced_ms)
-                if self._worker is not None:
-                    self._worker.finish(vad, time.perf_counter())
+            else:
+                self._note("noise_ignored")
         self._tick()
-
-    def _speech_started(self, vad: SpeechStarted) -> None:
-        self.ears.utterance_open = True
-        self._utterance_start_ms = vad.t_ms
-        self._silence_from = None
-        if self._worker is not None:
-            self._worker.start(vad.t_ms)
-            for frame in self.ears.preroll_since(vad.t_ms):
-                self._worker.audio(frame)
-        self._note("speech_started", at_ms=vad.t_ms)
 
     def _tick(self) -> None:
         """Timers on the media clock: overdue marks, and no input from the caller."""
@@ -277,12 +261,29 @@ class CallSession:
     # --- the dialog and its actions -------------------------------------------------------------------------
 
     def _dialog_event(self, event: DialogEvent) -> None:
-        if self._dialog is None or self._ended:
+        if self._ended:
             return
-        for action in self._dialog.handle(event):
+        actions = self._ask_dialog(event)
+        for action in actions:
             if isinstance(action, HandOff | EndCall):
                 self._record_decision(action)
             self._actions.put_nowait((action, self.speaker.generation))
+
+    def _ask_dialog(self, event: DialogEvent) -> list[Action]:
+        """The dialog's actions for an event. A dialog that raises decides nothing more on this call, and a
+        caller still on the line is handed on with what they said (trigger `dialog_error`)."""
+        if self._dialog is None:
+            return []
+        try:
+            return self._dialog.handle(event)
+        except Exception:
+            log.exception("the dialog failed on call %s handling %s", self.call_sid, type(event).__name__)
+            self._dialog = None
+            self._note("dialog_error", event=type(event).__name__)
+            undecided = self.record is None or self.record.decision is None
+            if self._failing is None and not self.closing and not self._ended and undecided:
+                self._failing = asyncio.ensure_future(self._fall_back("dialog_error"))
+            return []
 
     def _record_decision(self, action: HandOff | EndCall) -> None:
         """Keep the decision the moment the dialog makes it: a caller who hangs up during the
@@ -456,16 +457,13 @@ class CallSession:
         elif self.closing:
             how = "server_closed"
         if self._worker is not None:
-            if self.ears.utterance_open:  # the caller was mid-sentence: recognise what we have
-                cut_short = SpeechEnded(self._utterance_start_ms, self.clock_ms, self.clock_ms)
-                self._worker.finish(cut_short, time.perf_counter())
-                self.ears.utterance_open = False
+            self.ears.cut_short(self._worker, self.clock_ms)  # mid-sentence: recognise what we have
             await self._worker.close()
         self._ended = True
         if self._runner is not None:
             self._runner.cancel()
-        if self._dialog is not None and how != "server_closed":
-            self._dialog.handle(CallerHungUp(t_ms=self.clock_ms))
+        if how != "server_closed":
+            self._ask_dialog(CallerHungUp(t_ms=self.clock_ms))
         if self.call_sid is not None:
             self.deps.streams.remove(self.call_sid, self)
         if self.record is not None:

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt, wait_exponential, wait_random
+from tenacity.wait import wait_base
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +155,10 @@ class HandoffDeliverer:
         self.urls = list(urls)
         self.log = log
         self.max_attempts = max_attempts
+        self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.timeout_s = timeout_s
         self._secret = secret
-        # Exponential plus up to one initial step of jitter, so handoffs failing together do not retry in step.
-        # Two waits added rather than wait_exponential_jitter, whose parameters changed between tenacity releases.
-        jitter = wait_random(0, backoff_initial_s)
-        self._backoff = wait_exponential(multiplier=backoff_initial_s, max=backoff_max_s) + jitter
         self._client = client if client is not None else httpx.AsyncClient(timeout=timeout_s)
         self._owns_client = client is None
         self._sending: set[str] = set()
@@ -303,12 +301,22 @@ class HandoffDeliverer:
         result = outcome.result() if outcome is not None and not outcome.failed else None
         if isinstance(result, _Attempt) and result.retry_after is not None:
             return min(result.retry_after, self.backoff_max_s)
-        return min(self._backoff(state), self.backoff_max_s)
+        return min(self._backoff()(state), self.backoff_max_s)
+
+    def _backoff(self) -> wait_base:
+        """Exponential plus up to one initial step of jitter, so handoffs failing together do not retry in step.
+
+        Built from the current settings at each wait, so a tuned `backoff_initial_s` takes effect at once.
+        Two waits added rather than wait_exponential_jitter, whose parameters changed between tenacity releases.
+        """
+        step = self.backoff_initial_s
+        return wait_exponential(multiplier=step, max=self.backoff_max_s) + wait_random(0, step)
 
 
 def _last_result(state: RetryCallState) -> _Attempt:
     """When attempts run out, return the last attempt's outcome instead of raising tenacity's RetryError."""
-    assert state.outcome is not None
+    if state.outcome is None:  # tenacity calls this only after an attempt; never without one
+        return _Attempt(False, "no attempt was made", retryable=False)
     result: _Attempt = state.outcome.result()
     return result
 

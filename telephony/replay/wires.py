@@ -191,7 +191,8 @@ class AsgiStream:
 
     async def _until_handled(self) -> None:
         """The route has taken the message and come back for the next one (or ended); then the call settles."""
-        assert self._task is not None
+        if self._task is None:
+            raise RuntimeError("the wire is not connected: open it before sending")
         waiting = asyncio.create_task(self._waiting.wait())
         await asyncio.wait({waiting, self._task}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()

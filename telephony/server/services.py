@@ -35,6 +35,7 @@ from telephony.store import Store, sqlite_url
 from telephony.twilio.rest import TwilioRest
 from telephony.twilio.signatures import TwilioSignatureCheck
 from telephony.twilio.taskrouter import TaskRouterAvailability
+from voice.asr_host import warmup_speech
 from voice.asr_pool import PooledRecognition
 from voice.models import locate_model
 from voice.oracle import OracleRecognizerFactory
@@ -189,7 +190,15 @@ def _recognition(
         return LocalRecognition(recognizers, executor)
     if settings.asr == "vosk":
         model = locate_model(settings.vosk_model_path, settings.model_cache_dir, settings.vosk_model_name)
-        return PooledRecognition(model, settings.asr_workers, settings.vosk_sample_rate)
+        if settings.asr_warmup_audio is not None:
+            warmup_speech(settings.asr_warmup_audio)  # a bad recording stops start-up with its name
+        return PooledRecognition(
+            model,
+            settings.asr_workers,
+            settings.vosk_sample_rate,
+            prewarm=settings.asr_prewarm,
+            warmup_audio=settings.asr_warmup_audio,
+        )
     return LocalRecognition(OracleRecognizerFactory(), executor)
 
 

@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     asr_workers: int | None = Field(
         None, ge=1, le=256, description="Recognition worker processes (vosk); one a core if unset."
     )
+    asr_prewarm: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="vosk decoders warmed before the first call (each worker gets them): ~3 s of start-up each.",
+    )
+    asr_warmup_audio: Path | None = Field(
+        None, description="A WAV of speech to warm decoders on, ideally in the model's language; bundled if unset."
+    )
     vosk_sample_rate: Literal[8000, 16000] = Field(
         16000, description="Rate vosk is fed at: 16000 (the models' own) or 8000 (the phone's, not resampled)."
     )
@@ -151,11 +160,11 @@ def settings_table() -> str:
     """The README's configuration table, in Markdown."""
     rows = ["| variable | default | what it does |", "|---|---|---|"]
     for name, info in Settings.model_fields.items():
-        default = info.default
+        default = info.get_default(call_default_factory=True)
         if isinstance(default, SecretStr):
             default = ""
         if isinstance(default, Path) and str(default).startswith(str(Path.home())):
             default = "~" + str(default)[len(str(Path.home())) :]
-        shown = "(unset)" if default in (None, "") else f"`{default}`"
+        shown = "(unset)" if default in (None, "", []) else f"`{default}`"
         rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {info.description} |")
     return "\n".join(rows)

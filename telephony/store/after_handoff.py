@@ -111,7 +111,8 @@ class AfterHandoff(Transactions):
         with self._tx("add_callback", call_sid) as s:
             created = self._insert_new(s, Callback, values, ["call_sid"])
             callback_id = s.scalar(select(Callback.id).where(Callback.call_sid == call_sid))
-            assert callback_id is not None  # inserted just now, or there before
+            if callback_id is None:  # inserted just now, or there before: only a concurrent delete
+                raise StoreError(f"the callback for call {call_sid} vanished while it was being written")
             return callback_id, created
 
     def mark_callback(self, callback_id: int, status: str, notes: str | None = None) -> bool:

@@ -71,7 +71,8 @@ def make_engine(url: str) -> Engine:
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-        assert isinstance(dbapi_connection, sqlite3.Connection)
+        if not isinstance(dbapi_connection, sqlite3.Connection):
+            raise StoreError(f"expected a sqlite3 connection, got {type(dbapi_connection).__name__}")
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
         cursor = dbapi_connection.cursor()
         _use_wal(cursor)

@@ -75,7 +75,8 @@ class Transactions:
             .on_conflict_do_nothing(index_elements=["call_sid"])
         )
         call = s.get(Call, call_sid, with_for_update=True, populate_existing=True)
-        assert call is not None
+        if call is None:  # inserted or there already, a line up: only a concurrent delete could cause this
+            raise StoreError(f"call {call_sid} vanished while it was being written")
         return call
 
     def _insert_new(self, s: Session, model: type[Base], values: Row, keys: list[str] | None = None) -> bool:

@@ -35,7 +35,12 @@ pytestmark = pytest.mark.vosk
 @pytest.fixture(scope="module")
 def korean(settings: Settings, korean_model_path: Path) -> Settings:
     return settings.model_copy(
-        update={"bot_pack": PACKS / "hanbit_ko.yaml", "vosk_model_path": korean_model_path, "asr_workers": 2}
+        update={
+            "bot_pack": PACKS / "hanbit_ko.yaml",
+            "vosk_model_path": korean_model_path,
+            "asr_workers": 2,
+            "asr_prewarm": 0,
+        }
     )
 
 
@@ -123,7 +128,9 @@ async def test_a_recognition_worker_that_dies_hands_its_call_on_while_another_ca
 async def test_an_english_caller_asking_for_a_person_is_recognised_by_vosk_and_transferred(
     english_model_path: Path, settings: Settings
 ) -> None:
-    vosk_settings = settings.model_copy(update={"vosk_model_path": english_model_path, "asr_workers": 1})
+    vosk_settings = settings.model_copy(
+        update={"vosk_model_path": english_model_path, "asr_workers": 1, "asr_prewarm": 0}
+    )
     result = await replay(load("talk_to_a_person.yaml"), vosk_settings, asr="vosk")
     assert result.asr == "vosk"
     assert result.outcome.get("kind") == "transfer", timeline(result)

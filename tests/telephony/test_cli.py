@@ -161,6 +161,7 @@ def test_replay_with_vosk_of_the_korean_scenario_ends_in_a_handoff_carrying_the_
         "HANDOFF_BOT_PACK": str(ROOT / "tests" / "packs" / "hanbit_ko.yaml"),
         "HANDOFF_VOSK_MODEL_PATH": str(korean_model_path),
         "HANDOFF_ASR_WORKERS": "1",
+        "HANDOFF_ASR_PREWARM": "0",
         "HANDOFF_TTS_CACHE_DIR": str(tmp_path / "tts"),
     }
     result = handoff(

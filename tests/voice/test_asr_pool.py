@@ -77,3 +77,31 @@ async def test_a_model_vosk_cannot_load_stops_the_pool_with_model_not_found(tmp_
     with pytest.raises(ModelNotFound, match="vosk could not load the model"):
         await pooled.start()
     await pooled.aclose()
+
+
+async def test_decoders_warmed_by_the_host_are_in_every_worker_before_the_first_call(korean_model_path: Path) -> None:
+    pooled = PooledRecognition(korean_model_path, workers=2, prewarm=1)
+    await pooled.start()
+    try:
+        before = await pooled.stats()
+        call = await pooled.open("CA-first")
+        heard = text_of(await call.run(utterance(caller("agent"))[1:]))  # free speech: no phrase list
+        await call.close()
+        after = {s.pid: s for s in await pooled.stats()}
+    finally:
+        await pooled.aclose()
+    assert [(s.decoders_made, s.warm_idle) for s in before] == [(1, 1), (1, 1)]  # a copy of the host's each
+    # the first call's speech went to the warm decoder its worker inherited: no decoder was made for it
+    assert heard  # free-form espeak Korean is heard as words, if not the right ones (a grammar fixes that)
+    assert [(s.decoders_made, s.warm_idle, s.calls) for s in after.values()] == [(1, 1, 0), (1, 1, 0)]
+
+
+async def test_a_warm_up_recording_that_cannot_be_read_stops_the_pool_with_its_name(
+    korean_model_path: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "warmup.wav"
+    broken.write_bytes(b"not a wav")
+    pooled = PooledRecognition(korean_model_path, workers=1, prewarm=1, warmup_audio=broken)
+    with pytest.raises(ModelNotFound, match=r"warmup\.wav: not a RIFF/WAVE file"):
+        await pooled.start()
+    await pooled.aclose()

@@ -13,6 +13,8 @@ from voice.wavfile import read_ulaw_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "audio_fixtures" / "manifest.yaml"
+SHIPPED = ROOT / "voice" / "assets" / "manifest.yaml"  # the probe and warm-up speech the server ships
+MANIFESTS = pytest.mark.parametrize("manifest_path", [MANIFEST, SHIPPED], ids=["fixtures", "shipped"])
 
 
 def espeak_version() -> str:
@@ -38,22 +40,23 @@ def test_line_noise_is_seeded_by_the_recording_id() -> None:
     assert add_line_noise(audio, 0.0, "x") == audio
 
 
-def test_every_manifest_entry_has_its_committed_recording_and_transcript() -> None:
-    manifest = load_manifest(MANIFEST)
+@MANIFESTS
+def test_every_manifest_entry_has_its_committed_recording_and_transcript(manifest_path: Path) -> None:
+    manifest = load_manifest(manifest_path)
     for entry in manifest.utterances:
-        wav = MANIFEST.parent / f"{entry.id}.wav"
+        wav = manifest_path.parent / f"{entry.id}.wav"
         assert wav.is_file(), f"{wav} is missing: run `handoff fixtures build`"
         assert wav.with_suffix(".txt").read_text().strip() == entry.text
 
 
-async def test_committed_recordings_are_what_the_manifest_builds(tmp_path: Path) -> None:
-    if espeak_version() != load_manifest(MANIFEST).espeak_ng:
-        pytest.skip(
-            f"espeak-ng {espeak_version()} here; the fixtures were built with {load_manifest(MANIFEST).espeak_ng}"
-        )
-    built = await build_fixtures(MANIFEST, tmp_path)
+@MANIFESTS
+async def test_committed_recordings_are_what_the_manifest_builds(tmp_path: Path, manifest_path: Path) -> None:
+    built_with = load_manifest(manifest_path).espeak_ng
+    if espeak_version() != built_with:
+        pytest.skip(f"espeak-ng {espeak_version()} here; the fixtures were built with {built_with}")
+    built = await build_fixtures(manifest_path, tmp_path)
     for path in built:
-        committed = MANIFEST.parent / path.relative_to(tmp_path)
+        committed = manifest_path.parent / path.relative_to(tmp_path)
         assert path.read_bytes() == committed.read_bytes(), f"{committed} differs from a fresh build"
 
 

@@ -13,7 +13,7 @@ import pytest
 from voice.codec import PCM_FRAME_BYTES, ulaw_to_pcm16
 from voice.errors import ModelNotFound
 from voice.models import DEFAULT_CACHE_DIR, DEFAULT_MODEL_NAME, MODEL_PATH_ENV, locate_model
-from voice.stt import Transcript, VoskRecognizer, VoskRecognizerFactory
+from voice.stt import KaldiHandle, Transcript, VoskRecognizer, VoskRecognizerFactory
 
 SILENCE = bytes(PCM_FRAME_BYTES)  # 20 ms of 8 kHz PCM16; the scripted decoder ignores what is in it
 
@@ -47,7 +47,6 @@ class ScriptedKaldi:
         self.calls = 0
         self.resets = 0
         self.finals = 0
-        self.grammars: list[str] = []
         self.running = False  # fed audio since the last Result, FinalResult or Reset
 
     def AcceptWaveform(self, data: bytes) -> bool:
@@ -73,10 +72,25 @@ class ScriptedKaldi:
         self.running = False
         self.resets += 1
 
-    def SetGrammar(self, grammar: str) -> None:
-        if self.running:  # what vosk 0.3.45 does: a KaldiFatalError that aborts the whole process
-            raise AssertionError("SetGrammar while the recogniser is running: vosk would abort the process")
-        self.grammars.append(grammar)
+
+class ScriptedEngines:
+    """Lends the one scripted decoder, and records the grammar of each loan and each return."""
+
+    def __init__(self, kaldi: ScriptedKaldi) -> None:
+        self.handle = KaldiHandle(kaldi)
+        self.leases: list[str] = []
+        self.returned_running = 0  # decoders given back mid-utterance (the engines would have to finish them)
+        self.returns = 0
+
+    def lease(self, grammar: str) -> KaldiHandle:
+        assert self.returns == len(self.leases), "one call borrowed a second decoder before giving back the first"
+        self.leases.append(grammar)
+        self.handle.grammar = grammar
+        return self.handle
+
+    def release(self, handle: KaldiHandle) -> None:
+        self.returns += 1
+        self.returned_running += handle.running
 
 
 def word(text: str, start: float, end: float, conf: float = 1.0) -> dict[str, object]:
@@ -85,7 +99,7 @@ def word(text: str, start: float, end: float, conf: float = 1.0) -> dict[str, ob
 
 def test_vosk_adapter_maps_vosk_seconds_to_call_time() -> None:
     kaldi = ScriptedKaldi(partials=[{"partial": ""}])
-    rec = VoskRecognizer("CA1", kaldi)
+    rec = VoskRecognizer("CA1", ScriptedEngines(kaldi))
     # First utterance: 1 s of audio at call time 10 s; vosk's clock starts at 0.
     rec.start_utterance(10_000)
     feed(rec, 50)
@@ -118,7 +132,7 @@ def test_vosk_adapter_maps_vosk_seconds_to_call_time() -> None:
 def test_vosk_adapter_partials_only_when_the_text_changes() -> None:
     hello: dict[str, object] = {"partial": "hello", "partial_result": [word("hello", 0.1, 0.4, 0.9)]}
     kaldi = ScriptedKaldi(partials=[{"partial": ""}, hello, hello, {"partial": "hello agent", "partial_result": []}])
-    rec = VoskRecognizer("CA1", kaldi)
+    rec = VoskRecognizer("CA1", ScriptedEngines(kaldi))
     rec.start_utterance(1000)
 
     partials = feed(rec, 40)  # soxr's stream hands vosk audio in ~100 ms blocks: about 7 calls
@@ -131,7 +145,7 @@ def test_vosk_adapter_partials_only_when_the_text_changes() -> None:
 def test_vosk_adapter_joins_segments_vosk_closed_by_itself() -> None:
     kaldi = ScriptedKaldi(partials=[{"partial": "i need"}], endpoint_after=3)
     kaldi.results = [{"text": "i need", "result": [word("i", 0.1, 0.2), word("need", 0.2, 0.5)]}]
-    rec = VoskRecognizer("CA1", kaldi)
+    rec = VoskRecognizer("CA1", ScriptedEngines(kaldi))
     rec.start_utterance(0)
     feed(rec, 30)
     kaldi.final = {"text": "an agent", "result": [word("an", 1.0, 1.1, 0.5), word("agent", 1.1, 1.6, 0.5)]}
@@ -144,8 +158,24 @@ def test_vosk_adapter_joins_segments_vosk_closed_by_itself() -> None:
     assert final.confidence == pytest.approx(0.75)
 
 
+def test_settling_at_a_pause_decodes_ahead_and_the_final_joins_what_followed() -> None:
+    kaldi = ScriptedKaldi(partials=[{"partial": ""}])
+    kaldi.results = [{"text": "my order", "result": [word("my", 0.1, 0.3), word("order", 0.3, 0.7)]}]
+    rec = VoskRecognizer("CA1", ScriptedEngines(kaldi))
+    rec.start_utterance(2000)
+    feed(rec, 30)
+    rec.settle()  # the caller paused
+    assert not kaldi.running and kaldi.finals == 0  # decoded with Result: the decoder goes on
+    rec.settle()  # nothing new since: nothing to do
+    feed(rec, 20)  # ...and went on talking
+    kaldi.final = {"text": "is late", "result": [word("is", 1.2, 1.4), word("late", 1.4, 1.8)]}
+    final = rec.finish_utterance(2000, 4400)
+    assert final is not None and final.text == "my order is late"
+    assert [w.start_ms for w in final.words] == [2100, 2300, 3200, 3400]
+
+
 def test_vosk_adapter_nothing_heard_is_none() -> None:
-    rec = VoskRecognizer("CA1", ScriptedKaldi(partials=[{"partial": ""}]))
+    rec = VoskRecognizer("CA1", ScriptedEngines(ScriptedKaldi(partials=[{"partial": ""}])))
     rec.start_utterance(0)
     assert feed(rec, 25) == []
     assert rec.finish_utterance(0, 500) is None
@@ -153,7 +183,7 @@ def test_vosk_adapter_nothing_heard_is_none() -> None:
 
 def test_vosk_adapter_reopened_utterance_drops_the_unfinished_one() -> None:
     kaldi = ScriptedKaldi(partials=[{"partial": ""}])
-    rec = VoskRecognizer("CA1", kaldi)
+    rec = VoskRecognizer("CA1", ScriptedEngines(kaldi))
     rec.start_utterance(0)
     feed(rec, 10)
     rec.start_utterance(5000)
@@ -161,40 +191,54 @@ def test_vosk_adapter_reopened_utterance_drops_the_unfinished_one() -> None:
     assert kaldi.finals == 1 and kaldi.resets == 0
 
 
-def test_a_phrase_list_asked_for_mid_utterance_waits_for_the_utterance_to_end() -> None:
-    kaldi = ScriptedKaldi(partials=[{"partial": ""}])
-    rec = VoskRecognizer("CA1", kaldi)
+def test_a_phrase_list_asked_for_mid_utterance_applies_from_the_next_utterance() -> None:
+    engines = ScriptedEngines(ScriptedKaldi(partials=[{"partial": ""}]))
+    rec = VoskRecognizer("CA1", engines)
     rec.start_utterance(0)
     feed(rec, 10)
     rec.set_phrases(("one", "two"))  # the dialog asked for digits while the caller was still talking
-    assert kaldi.grammars == []
     rec.finish_utterance(0, 200)
-    assert kaldi.grammars == ['["one", "two"]']
+    rec.start_utterance(1000)
+    assert engines.leases == ["[]", '["one", "two"]']  # the open utterance kept its decoder; no grammar changed
 
 
-def test_an_empty_phrase_list_lifts_the_grammar_with_exactly_an_empty_list() -> None:
-    kaldi = ScriptedKaldi(partials=[{"partial": ""}])
-    rec = VoskRecognizer("CA1", kaldi)
+def test_an_empty_phrase_list_lifts_the_grammar_for_the_next_utterance() -> None:
+    engines = ScriptedEngines(ScriptedKaldi(partials=[{"partial": ""}]))
+    rec = VoskRecognizer("CA1", engines)
     rec.set_phrases(("네", "아니요"))
+    rec.start_utterance(0)
+    rec.finish_utterance(0, 100)
     rec.set_phrases(())
-    assert kaldi.grammars == ['["네", "아니요"]', "[]"]  # not escaped: vosk would not find escaped words
+    rec.start_utterance(500)
+    assert engines.leases == ['["네", "아니요"]', "[]"]  # not escaped: vosk would not find escaped words
 
 
-def test_closing_finishes_an_unfinished_utterance_and_drops_the_grammar() -> None:
+def test_closing_mid_utterance_finishes_the_decoder_before_giving_it_back() -> None:
     kaldi = ScriptedKaldi(partials=[{"partial": ""}])
-    kept: list[object] = []
-    rec = VoskRecognizer("CA1", kaldi, give_back=kept.append)
-    rec.set_phrases(("yes",))
+    engines = ScriptedEngines(kaldi)
+    rec = VoskRecognizer("CA1", engines)
     rec.start_utterance(0)
     feed(rec, 20)
     assert kaldi.running
     rec.close()
-    assert kaldi.finals == 1 and kaldi.grammars[-1] == "[]" and len(kept) == 1
+    assert kaldi.finals == 1 and kaldi.resets == 0
+    assert (engines.returns, engines.returned_running) == (1, 0)
+
+
+def test_a_call_holds_no_decoder_between_utterances() -> None:
+    engines = ScriptedEngines(ScriptedKaldi(partials=[{"partial": ""}]))
+    rec = VoskRecognizer("CA1", engines)
+    rec.start_utterance(0)
+    feed(rec, 5)
+    rec.finish_utterance(0, 100)
+    assert engines.returns == len(engines.leases) == 1  # given back the moment the utterance was finished
+    assert rec.finish_utterance(200, 300) is None  # no audio since: nothing heard, nothing borrowed
+    assert len(engines.leases) == 1
 
 
 def test_vosk_adapter_without_start_utterance_anchors_at_the_vad_start() -> None:
     kaldi = ScriptedKaldi(partials=[{"partial": ""}])
-    rec = VoskRecognizer("CA1", kaldi)
+    rec = VoskRecognizer("CA1", ScriptedEngines(kaldi))
     feed(rec, 25)
     kaldi.final = {"text": "yes", "result": [word("yes", 0.2, 0.4)]}
     final = rec.finish_utterance(7000, 7500)

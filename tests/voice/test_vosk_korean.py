@@ -1,6 +1,6 @@
 """Real vosk, with the Korean test model and espeak-ng Korean callers (audio_fixtures/ko/): final results and
 their word times, partials, sentence and digit grammars, a grammar lifted, a long utterance vosk splits itself,
-warm recognisers reused, and the engine's mid-utterance abort kept away from the process.
+decoders lent per utterance and kept warm, and the engine's mid-utterance abort kept away from the process.
 
 Every test here depends on Korean: the model and the recordings are Korean.
 """
@@ -120,16 +120,26 @@ def test_a_long_utterance_vosk_splits_itself_is_joined_back_with_times_in_order(
     assert agent_start - login_end > 1000  # the second sentence is placed after the pause, not on top of it
 
 
-def test_a_recogniser_is_kept_warm_for_the_next_call_without_its_grammar(factory: VoskRecognizerFactory) -> None:
-    first = factory.new_recognizer("CA-warm-1")
+def test_free_form_decoders_are_lent_per_utterance_and_a_digit_question_never_touches_them(
+    korean_model_path: Path,
+) -> None:
+    factory = VoskRecognizerFactory(korean_model_path)  # engines of its own, so the counts are this test's
+    first, second = factory.new_recognizer("CA-warm-1"), factory.new_recognizer("CA-warm-2")
+    recognise(first, caller("agent"))
     first.set_phrases(DIGITS)
-    recognise(first, caller("digits"))
+    digits, _ = recognise(first, caller("digits"), start_ms=6000)
+    first.set_phrases(())
+    recognise(first, caller("login"), start_ms=9000)
+    final, _ = recognise(second, caller("refund"), start_ms=500)  # another call, after the first one's turns
     first.close()
-    second = factory.new_recognizer("CA-warm-2")  # the same engine, finished and without the digit grammar
-    final, _ = recognise(second, caller("refund"), start_ms=500)
     second.close()
+    # one free-form decoder served both calls' free speech (a warm one: no second cold start), and the digit
+    # grammar got a decoder of its own, so the free-form one never had a grammar set on it or lifted
+    assert factory.engines.made == 2
+    assert factory.engines.idle_free_form == 1
+    assert digits is not None and set(digits.text.split()) <= set(DIGITS)
     assert final is not None and not set(final.text.split()) <= set(DIGITS)
-    assert all(w.start_ms >= 500 for w in final.words)  # its clock is mapped onto this call's time
+    assert all(w.start_ms >= 500 for w in final.words)  # the shared decoder's clock is mapped onto this call
 
 
 ABORT = """

@@ -245,3 +245,37 @@ async def test_a_tool_that_fails_is_reported_to_the_dialog_which_hands_off() -> 
     tool_notes = [e for e in call.record.timeline if e.kind == "tool"]
     assert tool_notes and tool_notes[0].detail["ok"] is False
     assert any(e.kind == "dialog" and e.detail["decision"] == "handoff:tool_failed" for e in call.record.timeline)
+
+
+class DialogThatBreaksOnSpeech:
+    """A dialog with a bug: it greets, then raises on the caller's first sentence."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def handle(self, event: object) -> list[object]:
+        from dialogs.events import CallerSaid
+
+        if isinstance(event, CallerSaid):
+            raise KeyError("a bug in the dialog")
+        return self.inner.handle(event)  # type: ignore[attr-defined,no-any-return]
+
+
+async def test_a_dialog_that_raises_hands_the_caller_on_with_what_they_said() -> None:
+    from dialogs.manager import DialogManagerFactory
+
+    class BuggyDialogs(DialogManagerFactory):
+        def new_dialog(self, call_sid: str) -> DialogThatBreaksOnSpeech:  # type: ignore[override]
+            return DialogThatBreaksOnSpeech(super().new_dialog(call_sid))
+
+    call = Call(["my prescription refill is stuck and nobody can tell me why"])
+    call.session.deps.dialogs = BuggyDialogs()
+    await call.begin()
+    await call.echo_marks()
+    await call.speak()
+    await call.until(lambda: call.transport.closed_with is not None)
+    decision = call.record.decision
+    assert decision is not None and decision.kind == "handoff"
+    assert decision.package.reason.trigger == "dialog_error"
+    assert "my prescription refill is stuck" in decision.package.transcript[-1].text  # what they said goes along
+    assert any(e.kind == "dialog_error" for e in call.record.timeline)

@@ -245,6 +245,8 @@ class HeardSeconds:
             def accept(self, pcm8k: bytes) -> None:
                 self.fed += len(pcm8k)
 
+            def settle(self) -> None: ...
+
             def finish_utterance(self, start_ms: int, end_ms: int) -> Transcript:
                 return Transcript(f"heard {self.fed // 16000} seconds", 0.9, start_ms, end_ms, (), True, "test")
 

@@ -199,3 +199,8 @@ def test_vosk_without_a_model_stops_start_up_with_one_sentence_saying_how_to_get
     message = str(caught.value)
     assert "`handoff models fetch`" in message
     assert message.endswith(".") and ". " not in message and "\n" not in message  # one sentence
+
+
+def test_the_readme_shows_the_settings_table_as_generated() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    assert settings_table() in readme, "README's configuration table is stale: paste `handoff settings --markdown`"
