@@ -109,6 +109,7 @@ class Routed:
 
     decision: RoutingDecision
     t_ms: int = 0
+    caller_id_matched: bool = False  # the caller's profile was found by caller ID on the way
 
 
 DialogEvent = (

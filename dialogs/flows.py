@@ -20,11 +20,8 @@ from dialogs.wording import digit_by_digit
 def ask_slot(pack: BotPack, state: CallState, slot: str, signals: dict[str, object]) -> list[Action]:
     spec = pack.slots[slot]
     state.ask(Waiting.SLOT, slot)
-    return [
-        Explain("ask_slot", {**signals, "slot": slot}),
-        Say(spec.prompt, f"slot:{slot}"),
-        Listen(tuple(spec.phrases)),
-    ]
+    text, prompt_id = pack.spoken(f"slot:{slot}", spec.prompt, state.frustrated)
+    return [Explain("ask_slot", {**signals, "slot": slot}), Say(text, prompt_id), Listen(tuple(spec.phrases))]
 
 
 def call_tool(state: CallState, intent: Intent) -> CallTool:
@@ -57,12 +54,9 @@ def fill_slot(pack: BotPack, state: CallState, slot: str, digits: str, t_ms: int
             Listen(tuple(spec.phrases)),
         ]
     if in_range:
-        state.slots[slot] = digits
-        state.fact(slot, digits)
-        intent = pack.find_intent(state.intent) if state.intent else None
-        if intent is None:
-            return []
-        return [Explain("slot_filled", {"slot": slot}), call_tool(state, intent)]
+        return take_slot(pack, state, slot, digits)
+    if spec.kind == "digits" and plausible_length(spec.min_digits, spec.max_digits, len(digits)):
+        return confirm_slot(pack, state, slot, digits)
     state.failures[f"slot:{slot}"] += 1
     if state.failures[f"slot:{slot}"] >= pack.policy.max_failures:
         detail = pack.reason("slot_failed", slot=slot.replace("_", " "))
@@ -71,6 +65,61 @@ def fill_slot(pack: BotPack, state: CallState, slot: str, digits: str, t_ms: int
     state.ask(Waiting.SLOT, slot)
     return [
         Explain("reprompt_slot", {"slot": slot, "digits_heard": len(digits)}),
+        Say(spec.reprompt or spec.prompt, f"slot_again:{slot}"),
+        Listen(tuple(spec.phrases)),
+    ]
+
+
+def plausible_length(low: int, high: int, length: int) -> bool:
+    """A number of another length than the slot expects, but near enough to be the caller's real one (a
+    five-digit order number from an older system, a number with a digit too many): confirm it, never refuse."""
+    return length > 0 and length not in range(low, high + 1) and max(3, low - 2) <= length <= high + 2
+
+
+def take_slot(pack: BotPack, state: CallState, slot: str, digits: str) -> list[Action]:
+    """The slot is filled: run the intent's tool with it."""
+    state.slots[slot] = digits
+    state.fact(slot, digits)
+    state.slot_candidate = None
+    intent = pack.find_intent(state.intent) if state.intent else None
+    if intent is None:
+        return []
+    return [Explain("slot_filled", {"slot": slot}), call_tool(state, intent)]
+
+
+def confirm_slot(pack: BotPack, state: CallState, slot: str, digits: str) -> list[Action]:
+    """Read a number of another length back, and ask whether it is the one."""
+    state.slot_candidate = digits
+    state.ask(Waiting.SLOT_CONFIRM, slot)
+    state.prompts += 1
+    text = pack.prompt("slot_confirm_length", digits=digit_by_digit(digits), count=str(len(digits)))
+    return [
+        Explain("confirm_slot_length", {"slot": slot, "digits_heard": len(digits)}),
+        Say(text, "slot_confirm_length"),
+        Listen((*pack.markers.affirm, *pack.markers.deny, *pack.slots[slot].phrases)),
+    ]
+
+
+def slot_confirmed(pack: BotPack, state: CallState, reading: Reading, t_ms: int, queue: str) -> list[Action]:
+    """The answer to "is that the number?": yes takes it; another number is taken as the answer; no asks again."""
+    slot, candidate = state.asked_slot, state.slot_candidate
+    if slot is None or candidate is None:
+        return []
+    if reading.digits and reading.digits != candidate:
+        state.slot_candidate = None
+        return fill_slot(pack, state, slot, reading.digits, t_ms, queue)
+    if reading.has("affirm") and not reading.has("deny"):
+        return take_slot(pack, state, slot, candidate)
+    state.slot_candidate = None
+    state.failures[f"slot:{slot}"] += 1
+    if state.failures[f"slot:{slot}"] >= pack.policy.max_failures:
+        detail = pack.reason("slot_failed", slot=slot.replace("_", " "))
+        reason = EscalationReason(category="confidence_gap", trigger="repeated_failure", detail=detail)
+        return handover.decide(pack, state, reason, queue)
+    spec = pack.slots[slot]
+    state.ask(Waiting.SLOT, slot)
+    return [
+        Explain("reprompt_slot", {"slot": slot, "confirmed": False}),
         Say(spec.reprompt or spec.prompt, f"slot_again:{slot}"),
         Listen(tuple(spec.phrases)),
     ]
@@ -96,6 +145,9 @@ def tool_answer(pack: BotPack, state: CallState, intent: Intent, event: ToolResu
     if not data.get("found", True):
         return _not_found(pack, state, intent, handling, event, values)
     _take_facts(state, handling, data)
+    tool = pack.tools.get(event.tool)
+    if tool is not None and tool.identifies_caller and state.caller:
+        state.authentication = "caller_id_matched"
     state.steps_given.add(intent.name)
     found = _fill(handling.found or "", values)
     state.tried(pack.attempt("tool", tool=event.tool), found)
@@ -147,7 +199,8 @@ def _fill(template: str, data: dict[str, object] | dict[str, str]) -> str:
 def anything_else(pack: BotPack, state: CallState) -> list[Action]:
     state.ask(Waiting.ANYTHING_ELSE)
     state.prompts += 1
-    return [Say(pack.prompt("anything_else"), "anything_else"), Listen()]
+    text, prompt_id = pack.spoken("anything_else", pack.prompt("anything_else"), state.frustrated)
+    return [Say(text, prompt_id), Listen()]
 
 
 # --- the booking flow --------------------------------------------------------------------------------------

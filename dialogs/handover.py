@@ -48,6 +48,9 @@ def routed(pack: BotPack, state: CallState, event: Routed) -> list[Action]:
         return []
     decision = event.decision
     pending.routed = decision
+    if event.caller_id_matched and state.authentication == "unverified":
+        state.authentication = "caller_id_matched"
+        pending.package = pending.package.model_copy(update={"authentication": "caller_id_matched"})
     team = decision.queue.replace("_", " ")
     what = sending_what(pack, state)
     words = pack.words

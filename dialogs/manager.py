@@ -26,12 +26,14 @@ from dialogs.events import (
     ToolResult,
 )
 from dialogs.pack import BotPack, Intent, load_pack
-from dialogs.package import Category, EscalationReason, HandoffPackage, TranscriptTurn
+from dialogs.package import USER_DISTRESS, Category, EscalationReason, HandoffPackage, TranscriptTurn
 from dialogs.state import CallState, Waiting
 from dialogs.summary import fallback_package
+from dialogs.text import normalise
 from dialogs.understanding import Reading, read
 
-PERSON_REQUEST: Category = "capability_gap"  # the category a plain request for a person is filed under
+PERSON_REQUEST = USER_DISTRESS  # a direct request for a person, by the article's taxonomy
+CLOSING_SPARE_WORDS = 2  # a closing may carry a couple of other words ("nope, I'm good, cheers"), not a sentence
 
 
 @dataclass
@@ -100,9 +102,14 @@ class DialogManager:
             s.fact(kind, value)
         if reading.has("urgency"):
             s.urgency = "high"
-        verdict = triggers.first(self.pack, s, reading, confidence)
+        # The answer to the routing question names a team ("an account"): a person is coming already, so only
+        # an emergency, or a risk that has its own team, changes where the call goes.
+        policies = triggers.ROUTING_ANSWER if s.waiting is Waiting.ROUTING_QUESTION else triggers.POLICIES
+        verdict = triggers.first(self.pack, s, reading, confidence, policies)
         if verdict is not None:
             return self._escalate(verdict, reading)
+        if reading.has("frustration") and not s.frustrated:
+            s.frustrated = True  # from now on: short prompts that offer a person, and no step said twice
         if confidence < self.pack.policy.low_asr_confidence or not text:
             return self._low_confidence(confidence)
         s.low_confidence_run = 0
@@ -192,18 +199,21 @@ class DialogManager:
                 return self._step_failed()
             if reading.has("affirm") and not self._confident(reading):
                 return flows.anything_else(self.pack, s)
-        if waiting is Waiting.ANYTHING_ELSE and not self._confident(reading):
-            if reading.has("deny") or reading.has("goodbye"):
+        if waiting is Waiting.ANYTHING_ELSE:
+            if self._clear_closing(reading):
                 return self._goodbye()
-            if reading.has("affirm"):
+            if reading.has("affirm") and self._nothing_more(reading):
                 s.ask(Waiting.OPEN)
                 return [*self._say("what_else"), Listen()]
+        answered = reading.has("affirm") or reading.has("deny") or bool(reading.digits)
+        if waiting is Waiting.SLOT_CONFIRM and (answered or not self._switching(reading)):
+            return flows.slot_confirmed(self.pack, s, reading, t_ms, self._queue())
         if waiting is Waiting.SLOT and s.asked_slot is not None and not self._switching(reading):
             return flows.fill_slot(self.pack, s, s.asked_slot, reading.digits, t_ms, self._queue())
         intent_now = self.pack.find_intent(s.intent) if s.intent else None
         if waiting is Waiting.BOOKING_PICK and intent_now is not None and not self._switching(reading):
             return flows.booking_pick(self.pack, s, intent_now, reading)
-        name = self._intent_name(reading)
+        name = self._routing_answer(reading) if waiting is Waiting.CLARIFY else self._intent_name(reading)
         if name is None:
             return self._not_understood(reading)
         ambiguous = self._ambiguous(reading)
@@ -235,6 +245,8 @@ class DialogManager:
             return handover.decide(self.pack, s, reason, intent.queue, signals)
         if handling.kind == "end":
             return self._goodbye()
+        if s.frustrated and intent.name in s.steps_given:  # never the same suggestion twice to a frustrated caller
+            return self._step_failed()
         if handling.kind == "answer":
             s.steps_given.add(intent.name)
             s.tried(self.pack.attempt("answered", intent=intent.name), self.pack.attempt("answer_given"))
@@ -253,6 +265,8 @@ class DialogManager:
                     s.slots[slot] = digits
                     s.fact(slot, digits)
                     continue
+                if spec.kind == "digits" and flows.plausible_length(spec.min_digits, spec.max_digits, len(digits)):
+                    return flows.confirm_slot(self.pack, s, slot, digits)
                 return flows.ask_slot(self.pack, s, slot, signals)
         return [Explain("call_tool", {**signals, "tool": handling.tool or ""}), flows.call_tool(s, intent)]
 
@@ -264,6 +278,7 @@ class DialogManager:
         signals = {"best": best.intent if best else "", "score": best.score if best else 0}
         if s.clarifications < self.pack.policy.max_clarifications:
             s.clarifications += 1
+            s.ask(Waiting.CLARIFY)
             return [Explain("clarify", signals), *self._say("clarify"), Listen()]
         detail = self.pack.reason("not_understood")
         reason = EscalationReason(category="confidence_gap", trigger="repeated_failure", detail=detail)
@@ -274,7 +289,7 @@ class DialogManager:
         s.failures[s.intent or "unknown"] += 1
         s.tried(self.pack.attempt("step_failed"), self.pack.attempt("step_failed_result"))
         detail = self.pack.reason("step_failed")
-        reason = EscalationReason(category="capability_gap", trigger="repeated_failure", detail=detail)
+        reason = EscalationReason(category=USER_DISTRESS, trigger="repeated_failure", detail=detail)
         return handover.decide(self.pack, s, reason, self._queue())
 
     def _goodbye(self) -> list[Action]:
@@ -342,7 +357,8 @@ class DialogManager:
 
     def _say(self, key: str, **values: str) -> list[Action]:
         self.state.prompts += 1
-        return [Say(self.pack.prompt(key, **values), key)]
+        text, prompt_id = self.pack.spoken(key, self.pack.prompt(key, **values), self.state.frustrated, **values)
+        return [Say(text, prompt_id)]
 
     def _queue(self) -> str:
         s = self.state
@@ -357,14 +373,44 @@ class DialogManager:
         return handling is None or handling.kind != "end"
 
     def _switching(self, reading: Reading) -> bool:
-        best = reading.best
-        return best is not None and best.score >= self.pack.policy.strong_intent_score and not reading.digits
+        """An answer with no digits that is about another topic: the caller moved on (read it as a new turn)."""
+        return not reading.digits and reading.topic is not None and reading.topic != self.state.intent
+
+    def _clear_closing(self, reading: Reading) -> bool:
+        """Only a clear closing ends a call: a goodbye, a "no" or a "that's all", and nothing else of substance.
+        "No, actually my last order came broken" is a new problem, not a goodbye."""
+        if not (reading.has("closing") or reading.has("goodbye") or reading.has("deny")):
+            return False
+        ending = {i.name for i in self.pack.intents if i.handling is not None and i.handling.kind == "end"}
+        return self._nothing_more(reading, allowed=ending)
+
+    def _nothing_more(self, reading: Reading, allowed: frozenset[str] | set[str] = frozenset()) -> bool:
+        """Nothing in the reading but closing and small words: no topic (but `allowed`), complaint or request."""
+        if reading.topic is not None and reading.topic not in allowed:
+            return False
+        if any(reading.has(m) for m in ("person_request", "distress", "frustration", "did_not_work", "urgency")):
+            return False
+        said = set(reading.normalised.split())
+        small = set(self.pack.words.stop)
+        for name in ("closing", "goodbye", "deny", "affirm"):
+            for phrase in reading.markers.get(name, []):
+                small.update(normalise(phrase).split())
+        return len(said - small) <= CLOSING_SPARE_WORDS
 
     def _intent_name(self, reading: Reading) -> str | None:
         best = reading.best
-        if best is None or best.score < self.pack.policy.min_intent_score:
-            return self.pack.topic_in(reading.normalised)
-        return best.intent
+        if best is not None and best.score >= self.pack.policy.min_intent_score:
+            return best.intent
+        if best is not None and self._leading_risk(reading):
+            return best.intent  # unsure, but leaning to something a person must handle: err towards a person
+        return self.pack.topic_in(reading.normalised)
+
+    def _leading_risk(self, reading: Reading) -> bool:
+        """The classifier's first guess is an intent that always goes to a person, at least `risk_floor` sure."""
+        top = reading.guesses[0] if reading.guesses else None
+        if top is None or not top.is_intent or top.probability < self.pack.policy.risk_floor:
+            return False
+        return self.pack.intent(top.label).escalate is not None
 
     def _routing_answer(self, reading: Reading) -> str | None:
         """The answer to "account, order, or appointment?": those words first, then any clear intent."""
@@ -377,6 +423,8 @@ class DialogManager:
         first, second = reading.scores[0], reading.scores[1]
         if first.score >= policy.clear_intent_score or second.score < policy.min_intent_score:
             return None
+        if self.pack.intent(first.intent).escalate is not None:
+            return None  # leaning to something a person must handle: they will ask, not the bot
         if first.score - second.score > policy.ambiguity_margin:
             return None
         if self.pack.intent(first.intent).area == self.pack.intent(second.intent).area:
@@ -398,6 +446,7 @@ class DialogManagerFactory:
             elif key == "handoff":
                 for queue in self.pack.queues:
                     yield self.pack.prompt("handoff", team=queue.name.replace("_", " "))
+        yield from (text for text in self.pack.frustrated_prompts.values() if "{" not in text)
         for intent in self.pack.intents:
             if intent.handling and intent.handling.answer:
                 yield intent.handling.answer

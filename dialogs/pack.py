@@ -10,16 +10,21 @@ pack, not the code.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from dialogs.errors import BotPackError
 from dialogs.package import Category
 from dialogs.routing import QueueConfig, RoutingRule
+
+if TYPE_CHECKING:
+    from dialogs.classifier import IntentClassifier
 
 DEFAULT_PACK = "larkspur"
 
@@ -117,20 +122,44 @@ class Tool(_Strict):
 
     description: str
     data: str | None = None
+    identifies_caller: bool = Field(
+        False, description="it finds the caller's own record by caller ID: when it does, the call is caller_id_matched"
+    )
 
 
 class Markers(_Strict):
-    """Words and phrases that signal something about the caller, matched on word boundaries."""
+    """Words and phrases that signal something about the caller, matched on word boundaries.
+
+    The `*_examples` are whole sentences; they train the classifier (`dialogs.classifier`), which hears a
+    request for a person, or a caller in distress, in words no list has.
+    """
 
     person_request: list[str]
+    person_request_weak: list[str] = Field(
+        default_factory=list,
+        description="words that ask for a person only when the classifier hears the sentence as a request for one",
+    )
     person_request_exclude: list[str] = Field(default_factory=list, description="phrases that only look like one")
+    person_request_examples: list[str] = Field(default_factory=list, description="sentences asking for a person")
     urgency: list[str]
     frustration: list[str]
-    distress: list[str]
+    distress: list[str] = Field(description="phrases that may mean an emergency, matched as phrases")
+    distress_terms: list[str] = Field(
+        default_factory=list, description="symptoms and crisis words: any one sends the call to the distress queue"
+    )
+    distress_examples: list[str] = Field(default_factory=list, description="sentences of callers in distress")
     did_not_work: list[str]
+    tried: list[str] = Field(default_factory=list, description="the caller already tried something themselves")
+    attempt_verbs: list[str] = Field(
+        default_factory=list, description="verbs of trying ('reset', 'clicked'): after 'I' or 'we' they mean tried"
+    )
+    failure: list[str] = Field(default_factory=list, description="words that say an attempt failed")
     affirm: list[str]
     deny: list[str]
     goodbye: list[str]
+    closing: list[str] = Field(
+        default_factory=list, description="what callers say to end a call; with `goodbye` and `deny`, a clear closing"
+    )
     choose_first: list[str] = Field(default_factory=list, description="picking the first of two options")
     choose_second: list[str] = Field(default_factory=list, description="picking the second of two options")
     other_language: dict[str, list[str]] = Field(default_factory=dict)
@@ -163,15 +192,36 @@ class HighValue(_Strict):
     trigger: str = "high_value_refund"
 
 
+class Understanding(_Strict):
+    """What teaches the classifier beyond the intents' own examples and keywords."""
+
+    small_talk: list[str] = Field(default_factory=list, description="things callers say that ask for nothing")
+    synonyms: dict[str, str] = Field(
+        default_factory=dict, description="caller's word or phrase -> the pack's ('reimbursement' -> 'refund')"
+    )
+
+
 class Policy(_Strict):
     """Thresholds of the escalation policy, and the pack's own rules."""
 
     low_asr_confidence: float = Field(0.55, ge=0.0, le=1.0)
     low_confidence_turns: int = Field(2, ge=1)
     min_intent_score: float = Field(0.34, ge=0.0, le=1.0)
+    risk_floor: float = Field(
+        0.2, ge=0.0, le=1.0, description="an intent that always goes to a person, leading at least this sure, does"
+    )
     strong_intent_score: float = Field(0.6, ge=0.0, le=1.0, description="an intent this sure is taken at its word")
     clear_intent_score: float = Field(0.9, ge=0.0, le=1.0, description="this sure needs no clarifying question")
     ambiguity_margin: float = Field(0.1, ge=0.0, le=1.0, description="two intents this close are asked about")
+    person_request_score: float = Field(
+        0.3, ge=0.0, le=1.0, description="the classifier's first guess is a request for a person, at least this likely"
+    )
+    person_request_weak_score: float = Field(
+        0.15, ge=0.0, le=1.0, description="a weak person word ('someone') counts when a request is at least this likely"
+    )
+    distress_score: float = Field(
+        0.3, ge=0.0, le=1.0, description="the classifier hears distress at least this likely (err towards help)"
+    )
     max_clarifications: int = Field(1, ge=0)
     max_failures: int = Field(2, ge=1)
     max_no_input: int = Field(2, ge=1)
@@ -225,7 +275,18 @@ class Words(_Strict):
     minutes: str = Field(description="'{n} minutes'")
     on_file: str = Field(description="a phone number we do not have, said as a number")
     soon: str = Field(description="a callback as soon as someone is free, as said to the caller")
-    error_verbs: list[str] = Field(default_factory=list, description="words that introduce an error message")
+    first_person: list[str] = Field(default_factory=list, description="'i', \"i've\", 'we': who tried something")
+    error_verbs: list[str] = Field(default_factory=list, description="verbs that report an error message ('says')")
+    error_phrases: list[str] = Field(
+        default_factory=list, description="phrases that introduce a message on their own ('the error is')"
+    )
+    error_subjects: list[str] = Field(
+        default_factory=list, description="things that show messages ('app', 'screen'): '<subject> says <message>'"
+    )
+    error_not_after: list[str] = Field(
+        default_factory=list, description="words after the verb that mean no message follows ('shows up')"
+    )
+    clause_breaks: list[str] = Field(default_factory=list, description="words where a spoken message ends ('and')")
     facts: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="fact kind -> {phrase said: fact value}, e.g. device: {iphone: iPhone}"
     )
@@ -292,15 +353,30 @@ class BotPack(_Strict):
     caller_profile: CallerProfile | None = None
     recognition: Recognition = Field(default_factory=Recognition)
     markers: Markers
+    understanding: Understanding = Field(default_factory=Understanding)
     policy: Policy = Field(default_factory=Policy)
     callback_windows: list[CallbackWindow] = Field(min_length=1)
     words: Words
     prompts: dict[str, str]
+    frustrated_prompts: dict[str, str] = Field(
+        default_factory=dict,
+        description="once the caller is frustrated: shorter prompts (by prompt id, e.g. clarify, slot:order_number) "
+        "that offer a person",
+    )
     reasons: dict[str, str] = Field(description="trigger -> the reason's detail, as the agent reads and hears it")
     attempts: dict[str, str] = Field(description="what the bot tried, as the summary lists it")
     agent: AgentWords
     after_stream: AfterStreamWords
     source: str = Field("", exclude=True)
+    _classifier: IntentClassifier | None = PrivateAttr(default=None)
+
+    def classifier(self) -> IntentClassifier:
+        """The pack's intent classifier, trained on first use (`load_pack` trains it, so start-up pays)."""
+        if self._classifier is None:
+            from dialogs.classifier import IntentClassifier  # the classifier reads packs: imported late
+
+            self._classifier = IntentClassifier.train(self)
+        return self._classifier
 
     @model_validator(mode="after")
     def _references_resolve(self) -> BotPack:
@@ -398,6 +474,11 @@ class BotPack(_Strict):
     def prompt(self, key: str, **values: str) -> str:
         return self.prompts[key].format(**values)
 
+    def spoken(self, prompt_id: str, text: str, frustrated: bool, **values: str) -> tuple[str, str]:
+        """The prompt to say and its id: the short one that offers a person once the caller is frustrated."""
+        short = self.frustrated_prompts.get(prompt_id) if frustrated else None
+        return (short.format(**values), f"{prompt_id}:short") if short else (text, prompt_id)
+
     def reason(self, trigger: str, **values: object) -> str:
         """The detail of a handoff's reason, from the pack's `reasons` (the trigger's own name if absent)."""
         template = self.reasons.get(trigger)
@@ -412,7 +493,8 @@ REQUIRED_PROMPTS = frozenset({
     "callback_window", "callback_confirm", "voicemail_intro", "ticket_intro", "handoff_sending",
     "greeting", "clarify", "clarify_between", "handoff", "handoff_queue_question",
     "low_confidence", "low_confidence_first", "no_input", "goodbye", "anything_else", "what_else", "language_handoff",
-    "distress", "frustrated_offer", "not_found_retry", "tool_failed", "slot_confirm_conflict", "already_tried",
+    "distress", "frustrated_offer", "not_found_retry", "tool_failed", "slot_confirm_conflict", "slot_confirm_length",
+    "already_tried",
     "booking_found", "booking_done", "booking_none", "booking_pick_again",
 })  # fmt: skip
 REQUIRED_REASONS = frozenset({
@@ -427,8 +509,25 @@ REQUIRED_ATTEMPTS = frozenset({
 })  # fmt: skip
 
 
+_LOADED: dict[tuple[str, str], BotPack] = {}  # by file name and content: a pack is frozen, so it is shared
+_LOADING = threading.Lock()
+
+
 def load_pack(path: Path | None = None) -> BotPack:
-    """Load a pack (the bundled default when `path` is None); BotPackError names file, path and problem."""
+    """Load a pack (the bundled default when `path` is None) and train its classifier; BotPackError names file,
+    path and problem. The same file with the same content loads once per process."""
+    name, text = _read(path)
+    key = (name, hashlib.sha256(text.encode()).hexdigest())
+    with _LOADING:
+        pack = _LOADED.get(key)
+        if pack is None:
+            pack = _parse(name, text)
+            pack.classifier()
+            _LOADED[key] = pack
+    return pack
+
+
+def _read(path: Path | None) -> tuple[str, str]:
     if path is None:
         resource = files("dialogs.packs").joinpath(f"{DEFAULT_PACK}.yaml")
         name, text = f"dialogs/packs/{DEFAULT_PACK}.yaml", resource.read_text(encoding="utf-8")
@@ -438,6 +537,10 @@ def load_pack(path: Path | None = None) -> BotPack:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise BotPackError(name, "", f"cannot read the file: {exc.strerror or exc}") from exc
+    return name, text
+
+
+def _parse(name: str, text: str) -> BotPack:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

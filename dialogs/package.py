@@ -16,6 +16,11 @@ from dialogs.redaction import redact
 Category = Literal[
     "capability_gap", "confidence_gap", "risk_compliance", "distress", "high_value", "workflow_exception"
 ]
+USER_DISTRESS: Category = "distress"
+"""The article's "user distress or frustration: repeated failures, negative sentiment, or direct requests for a
+person". Routing goes by trigger, so a plain request for a person still reaches the topic's queue, and only
+`distress_marker` (an emergency) goes to the distress queue."""
+
 Urgency = Literal["low", "normal", "high"]
 Authentication = Literal["unverified", "caller_id_matched", "verified"]
 FactSource = Literal["caller", "caller_id", "call_parameter", "tool"]

@@ -29,6 +29,8 @@ class Waiting(StrEnum):
     DID_IT_HELP = "did_it_help"  # after a self-service step with a follow-up question
     ANYTHING_ELSE = "anything_else"
     OPEN = "open"  # "what else can I help with?"
+    CLARIFY = "clarify"  # "is this about your account, an order, or an appointment?"
+    SLOT_CONFIRM = "slot_confirm"  # yes or no to a number of another length than expected
     BOOKING_PICK = "booking_pick"  # one of two offered options
     CALLBACK_NUMBER = "callback_number"  # yes to the caller ID, or another number
     CALLBACK_DIGITS = "callback_digits"  # a number keyed in
@@ -85,6 +87,7 @@ class CallState:
     waiting: Waiting | None = None
     asked_slot: str | None = None
     slot_conflicts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    slot_candidate: str | None = None  # a number of another length, waiting for the caller's yes
     offer_reason: EscalationReason | None = None
     apologised: bool = False  # "Sorry, I didn't catch that" is said at most once a call
     steps_given: set[str] = field(default_factory=set)
@@ -112,7 +115,7 @@ class CallState:
     def ask(self, waiting: Waiting, slot: str | None = None) -> None:
         """Remember what the bot has just asked for."""
         self.waiting = waiting
-        self.asked_slot = slot if waiting is Waiting.SLOT else None
+        self.asked_slot = slot if waiting in (Waiting.SLOT, Waiting.SLOT_CONFIRM) else None
 
     def next_call_id(self) -> str:
         self.tool_calls += 1

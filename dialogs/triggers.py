@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dialogs.pack import BotPack
-from dialogs.package import EscalationReason
+from dialogs.package import USER_DISTRESS, EscalationReason
 from dialogs.state import CallState, Waiting
 from dialogs.understanding import Reading
 
@@ -50,6 +50,12 @@ class Turn:
         return best.intent if best is not None and best.score >= self.pack.policy.strong_intent_score else None
 
     @property
+    def known_intent(self) -> str | None:
+        """The intent the caller means, when the reading is at least fairly sure of it."""
+        best = self.reading.best
+        return best.intent if best is not None and best.score >= self.pack.policy.min_intent_score else None
+
+    @property
     def heard_clearly(self) -> bool:
         return self.confidence >= self.pack.policy.low_asr_confidence
 
@@ -57,6 +63,8 @@ class Turn:
 def distress(turn: Turn) -> PolicyVerdict | None:
     """A health emergency or a caller in crisis goes to a person at once, whatever else is going on."""
     words = turn.reading.markers.get("distress")
+    if not words and turn.heard_clearly:  # the classifier's own hearing counts only on speech heard clearly
+        words = turn.reading.markers.get("distress_heard")
     if not words:
         return None
     reason = EscalationReason(
@@ -151,40 +159,46 @@ def explicit_request(turn: Turn) -> PolicyVerdict | None:
     if not words:
         return None
     pack, state = turn.pack, turn.state
-    strong = turn.strong_intent
-    intent = strong if strong and pack.intent(strong).handling else None
-    known = state.intent or intent or pack.topic_in(turn.reading.normalised)
+    topic = turn.reading.topic
+    known = state.intent or topic or pack.topic_in(turn.reading.normalised)
     detail = pack.reason("explicit_request", marker=words[0])
-    reason = EscalationReason(category="capability_gap", trigger="explicit_request", detail=detail)
+    reason = EscalationReason(category=USER_DISTRESS, trigger="explicit_request", detail=detail)
     signals: dict[str, object] = {"markers": words, "known_intent": known or ""}
     if known is None and not state.routing_asked and state.waiting is not Waiting.ROUTING_QUESTION:
         return PolicyVerdict("explicit_request", reason, ask_routing=True, signals=signals)
-    queue = pack.intent(known).queue if known else None
+    about = pack.intent(known) if known else None
+    queue = about.queue if about else None
+    sure = known in (state.intent, turn.known_intent)  # not only guessed from the rest of the sentence
+    if about is not None and about.escalate is not None and sure:  # about something only a person handles
+        escalate = about.escalate
+        detail = pack.reason("risk", intent=about.description)
+        reason = EscalationReason(category=escalate.category, trigger=escalate.trigger, detail=detail)
     return PolicyVerdict(
         "explicit_request", reason, queue=queue, intent=known if known != state.intent else None, signals=signals
     )
 
 
 def prior_attempt(turn: Turn) -> PolicyVerdict | None:
-    """A caller who already tried the self-service step is not asked to try it again."""
-    name = turn.strong_intent
-    if name is None or not turn.heard_clearly:
+    """A caller who already tried the self-service step, and it failed, is not asked to try it again."""
+    name = turn.known_intent
+    if name is None or not turn.heard_clearly or name in turn.state.intents_seen:
         return None
-    if not turn.reading.has("did_not_work") or name in turn.state.intents_seen:
+    reading = turn.reading
+    if not reading.has("tried") or not (reading.has("did_not_work") or reading.has("failure")):
         return None
     intent = turn.pack.intent(name)
-    if intent.handling is None or intent.handling.kind not in ("tool", "answer"):
+    if intent.handling is None or intent.handling.kind not in ("tool", "answer", "booking"):
         return None
     detail = turn.pack.reason("prior_attempt", intent=intent.description.lower())
-    reason = EscalationReason(category="capability_gap", trigger="repeated_failure", detail=detail)
+    reason = EscalationReason(category=USER_DISTRESS, trigger="repeated_failure", detail=detail)
     return PolicyVerdict(
         "prior_attempt",
         reason,
         queue=intent.queue,
         intent=name,
         say_first="already_tried",
-        prior_attempt=turn.reading.text,
-        signals={"markers": turn.reading.markers.get("did_not_work")},
+        prior_attempt=reading.text,
+        signals={"tried": reading.markers.get("tried"), "failed": reading.markers.get("did_not_work", [])},
     )
 
 
@@ -198,7 +212,7 @@ def frustration(turn: Turn) -> PolicyVerdict | None:
     if not failed and not state.frustrated:
         return None
     detail = turn.pack.reason("negative_sentiment", marker=words[0])
-    reason = EscalationReason(category="distress", trigger="negative_sentiment", detail=detail)
+    reason = EscalationReason(category=USER_DISTRESS, trigger="negative_sentiment", detail=detail)
     return PolicyVerdict(
         "frustration",
         reason,
@@ -218,10 +232,19 @@ POLICIES: tuple[Callable[[Turn], PolicyVerdict | None], ...] = (
 )
 
 
-def first(pack: BotPack, state: CallState, reading: Reading, confidence: float) -> PolicyVerdict | None:
+ROUTING_ANSWER: tuple[Callable[[Turn], PolicyVerdict | None], ...] = (distress, risk)
+
+
+def first(
+    pack: BotPack,
+    state: CallState,
+    reading: Reading,
+    confidence: float,
+    policies: tuple[Callable[[Turn], PolicyVerdict | None], ...] = POLICIES,
+) -> PolicyVerdict | None:
     """The highest-priority policy that fires on this turn, or None."""
     turn = Turn(pack, state, reading, confidence)
-    for policy in POLICIES:
+    for policy in policies:
         verdict = policy(turn)
         if verdict is not None:
             return verdict

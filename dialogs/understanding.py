@@ -1,8 +1,11 @@
 """What a caller's words mean to the dialog: the intent, the markers, and facts such as an order number.
 
-Deliberately simple and explainable: keywords and example phrases from the bot pack, compared on
-normalised words. Every score it gives can be read off the pack, and the dialog logs it with each decision.
-The language (function words, digit words, fact phrases) is the pack's too.
+Two kinds of evidence, both from the bot pack and both explainable. The pack's classifier
+(`dialogs.classifier`, trained on the pack's examples) scores every intent and hears requests for a person
+and callers in distress in words no list has; the words that decided it go into the dialog's `Explain`.
+Marker phrases and multi-word keywords are matched exactly on normalised words, and stand on their own: a
+caller who says "chest pain" or "real person" is never left to a model's judgement. The language (function
+words, digit words, fact phrases) is the pack's too.
 """
 
 from __future__ import annotations
@@ -10,25 +13,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from dialogs.pack import BotPack, Intent, Words
+from dialogs.classifier import DISTRESS, PERSON, Guess
+from dialogs.pack import BotPack, Words
+from dialogs.text import has_phrase, matched, normalise
 
-_NOT_WORD = re.compile(r"[^\w' ]+|_")
+__all__ = ["IntentScore", "Reading", "has_phrase", "matched", "normalise", "read", "spoken_digits"]
 
-
-def normalise(text: str) -> str:
-    """Lower case, apostrophes kept inside words, other punctuation gone, single spaces (any script)."""
-    text = _NOT_WORD.sub(" ", text.lower().replace("’", "'"))
-    return " ".join(word.strip("'") for word in text.split() if word.strip("'"))
-
-
-def has_phrase(normalised: str, phrase: str) -> bool:
-    """True when `phrase` occurs in the normalised text on word boundaries."""
-    return f" {normalise(phrase)} " in f" {normalised} "
-
-
-def matched(normalised: str, phrases: list[str]) -> list[str]:
-    """The phrases of a marker list that occur in the text."""
-    return [p for p in phrases if has_phrase(normalised, p)]
+KEYWORD_SCORE = 0.9  # a multi-word keyword said as such: near-certain, whatever the classifier thinks
+TOPIC_SHARE = 0.6  # of the classifier's belief in intents, the share one needs to be the topic of a person request
+TOPIC_FLOOR = 0.1  # and its own probability at least this
+MIN_NUMBER = 3  # digits that make an utterance a number someone is reading out
+DESCRIBED = 4  # content words that make a description: below it, the classifier's distress needs more certainty
+SHORT_SENTENCE_SCORE = 0.6
+TOPIC_SECOND = 0.05  # a request for a person behind the topic it is about needs this much more certainty
+TOPIC_OF_REST = 0.5  # what is left of a request for a person names its topic only this surely
+TOPIC_WORDS = 2  # content words a request for a person needs besides the asking, to be about something
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,8 @@ class Reading:
     digits: str = ""
     facts: dict[str, str] = field(default_factory=dict)
     language: str | None = None
+    guesses: tuple[Guess, ...] = ()  # the classifier's, best first: for the Explain action
+    topic: str | None = None  # the intent this is about, even when it mostly asks for a person
 
     @property
     def best(self) -> IntentScore | None:
@@ -60,37 +61,14 @@ class Reading:
         return bool(self.markers.get(marker))
 
 
-def score_intent(intent: Intent, normalised: str, stop: frozenset[str]) -> IntentScore:
-    """Keywords count most (a multi-word keyword is near-certain); otherwise the closest example's overlap."""
-    best = IntentScore(intent.name, 0.0, "")
-    for keyword in intent.keywords:
-        if has_phrase(normalised, keyword):
-            score = 0.9 if " " in keyword.strip() else 0.6
-            if score > best.score:
-                best = IntentScore(intent.name, score, f"keyword {keyword!r}")
-    said = _content(normalised, stop)
-    if not said:
-        return best
-    for example in intent.examples:
-        wanted = _content(normalise(example), stop)
-        if not wanted:
-            continue
-        shared = len(said & wanted)
-        # one shared word is weak evidence ("my account" is not "cancel my account"), so it counts half
-        overlap = shared / len(wanted) * min(1.0, shared / 2)
-        if overlap > best.score:
-            best = IntentScore(intent.name, round(overlap, 3), f"example {example!r}")
-    return best
-
-
 def read(pack: BotPack, text: str) -> Reading:
     """Understand one utterance against the pack."""
     norm = normalise(text)
-    stop = frozenset(pack.words.stop)
-    scores = sorted(
-        (s for s in (score_intent(i, norm, stop) for i in pack.intents) if s.score > 0),
-        key=lambda s: (-s.score, s.intent),
-    )
+    digits = spoken_digits(norm, pack.words)
+    guesses = pack.classifier().guesses(norm, top=len(pack.intents) + 3) if norm else ()
+    # a number said digit by digit is an answer, not a request: the classifier's own hearing does not count
+    heard = () if len(digits) >= max(MIN_NUMBER, len(norm.split()) // 2) else guesses
+    scores = _intent_scores(pack, norm, guesses)
     m = pack.markers
     without_exclusions = norm
     for phrase in m.person_request_exclude:  # "in person", "someone hacked": not a request for a person
@@ -100,26 +78,126 @@ def read(pack: BotPack, text: str) -> Reading:
         for name, phrases in {
             "urgency": m.urgency,
             "frustration": m.frustration,
-            "distress": m.distress,
             "did_not_work": m.did_not_work,
+            "tried": m.tried,
+            "failure": m.failure,
             "affirm": m.affirm,
             "deny": m.deny,
             "goodbye": m.goodbye,
+            "closing": m.closing,
             "choose_first": m.choose_first,
             "choose_second": m.choose_second,
         }.items()
     }
-    markers["person_request"] = matched(without_exclusions, m.person_request)
-    unclear = not scores or scores[0].score < pack.policy.min_intent_score
+    markers["person_request"] = _person_request(pack, without_exclusions, heard)
+    markers["distress"] = matched(norm, m.distress) or matched(norm, m.distress_terms)
+    markers["distress_heard"] = _heard_as(heard, DISTRESS, _model_threshold(pack, norm, pack.policy.distress_score))
+    markers["tried"] = markers["tried"] or _attempted(norm, m.attempt_verbs, pack.words.first_person)
     return Reading(
         text=text,
         normalised=norm,
         scores=tuple(scores),
         markers={k: v for k, v in markers.items() if v},
-        digits=spoken_digits(norm, pack.words),
+        digits=digits,
         facts=_facts(text, norm, pack.words),
-        language=_language(pack, norm, stop) if unclear else None,
+        language=_language(pack, norm, frozenset(pack.words.stop)),
+        guesses=guesses,
+        topic=_topic(pack, scores, guesses, norm, markers["person_request"]),
     )
+
+
+def _topic(
+    pack: BotPack, scores: list[IntentScore], guesses: tuple[Guess, ...], norm: str, person: list[str]
+) -> str | None:
+    """The intent the caller means. "Can someone help me with my order" puts most of the classifier's belief
+    on asking for a person: then what is left of the sentence, without the words that asked, is classified
+    again, and the order is the topic if that is fairly sure of it."""
+    if scores and scores[0].score >= pack.policy.min_intent_score:
+        return scores[0].intent
+    if person:
+        asked = {word for phrase in person for word in normalise(phrase).split()}
+        rest = [word for word in norm.split() if word not in asked]
+        if len([w for w in rest if w not in pack.words.stop]) < TOPIC_WORDS:
+            return None  # "I need to talk to someone": nothing left to be about
+        again = [g for g in pack.classifier().guesses(" ".join(rest)) if g.is_intent]
+        if again and again[0].probability >= TOPIC_OF_REST and _share_leader(again) is not None:
+            return again[0].label
+    return _share_leader([g for g in guesses if g.is_intent])
+
+
+def _share_leader(intents: list[Guess]) -> str | None:
+    """The intent with most of the classifier's belief in intents, when it has enough of it."""
+    mass = sum(g.probability for g in intents)
+    if not intents or mass <= 0:
+        return None
+    best = intents[0]
+    return best.label if best.probability >= TOPIC_FLOOR and best.probability / mass >= TOPIC_SHARE else None
+
+
+def _intent_scores(pack: BotPack, norm: str, guesses: tuple[Guess, ...]) -> list[IntentScore]:
+    """Each intent's score: the classifier's probability, or a multi-word keyword's near-certainty."""
+    by_label = {g.label: g for g in guesses}
+    scores: list[IntentScore] = []
+    for intent in pack.intents:
+        guess = by_label.get(intent.name)
+        best = IntentScore(intent.name, guess.probability, _because(guess)) if guess else None
+        keyword = next((k for k in intent.keywords if " " in k.strip() and has_phrase(norm, k)), None)
+        if keyword is not None and (best is None or best.score < KEYWORD_SCORE):
+            best = IntentScore(intent.name, KEYWORD_SCORE, f"keyword {keyword!r}")
+        if best is not None and best.score > 0:
+            scores.append(best)
+    return sorted(scores, key=lambda s: (-s.score, s.intent))
+
+
+def _model_threshold(pack: BotPack, norm: str, threshold: float) -> float:
+    """How likely the classifier alone must find distress or a request for a person: from two or three words
+    ("purple monkey dishwasher", "I live in Boston") its guess means little, so short sentences need it surer."""
+    content = [w for w in norm.split() if w not in pack.words.stop]
+    return threshold if len(content) >= DESCRIBED else max(threshold, SHORT_SENTENCE_SCORE)
+
+
+def _attempted(norm: str, verbs: list[str], subjects: list[str]) -> list[str]:
+    """ "I tried", "we've already reset", "I just checked": the caller says they did something themselves."""
+    words = norm.split()
+    verb_set = set(verbs)
+    subject_set = set(subjects)
+    for i, word in enumerate(words):
+        if word not in subject_set:
+            continue
+        following = words[i + 1 : i + 4]  # "i've already reset", "i have just checked"
+        hit = next((w for w in following if w in verb_set), None)
+        if hit is not None:
+            return [f"{word} {hit}"]
+    return []
+
+
+def _person_request(pack: BotPack, norm: str, guesses: tuple[Guess, ...]) -> list[str]:
+    """A request for a person: a marker phrase; a weak word ("someone") in a sentence the classifier hears as a
+    request; or the classifier alone, sure of it."""
+    strong = matched(norm, pack.markers.person_request)
+    if strong:
+        return strong
+    policy = pack.policy
+    weak = matched(norm, pack.markers.person_request_weak)
+    if weak and _heard_as(guesses, PERSON, policy.person_request_weak_score):
+        return weak
+    threshold = _model_threshold(pack, norm, policy.person_request_score)
+    if guesses and guesses[0].label == PERSON:  # its first guess, and sure enough
+        return _heard_as(guesses, PERSON, threshold)
+    # second to the topic ("...to change my appointment"): a request about something, if nearly as likely
+    return _heard_as(guesses, PERSON, threshold + TOPIC_SECOND)
+
+
+def _because(guess: Guess) -> str:
+    return f"classifier {guess.probability:.2f}: " + (", ".join(repr(w) for w in guess.words) or "the whole sentence")
+
+
+def _heard_as(guesses: tuple[Guess, ...], label: str, threshold: float) -> list[str]:
+    """The classifier's deciding words when it hears `label` at least this likely (else nothing)."""
+    guess = next((g for g in guesses if g.label == label), None)
+    if guess is None or guess.probability < threshold:
+        return []
+    return [" ".join(guess.words) or label.strip("_")]
 
 
 def spoken_digits(normalised: str, words: Words) -> str:
@@ -134,15 +212,11 @@ def spoken_digits(normalised: str, words: Words) -> str:
     return "".join(out)
 
 
-def _content(words: str, stop: frozenset[str]) -> set[str]:
-    return {w for w in words.split() if w not in stop}
-
-
 def _facts(text: str, norm: str, words: Words) -> dict[str, str]:
     facts: dict[str, str] = {}
-    quote = _error_quote(words).search(text.lower()) if words.error_verbs else None
-    if quote:
-        facts["error_message"] = quote.group(1).strip()
+    message = error_message(text, words)
+    if message:
+        facts["error_message"] = message
     for kind, phrases in words.facts.items():
         value = next((value for phrase, value in phrases.items() if has_phrase(norm, phrase)), None)
         if value is not None:
@@ -150,26 +224,62 @@ def _facts(text: str, norm: str, words: Words) -> dict[str, str]:
     return facts
 
 
-_ERROR_PATTERNS: dict[tuple[str, ...], re.Pattern[str]] = {}
+def error_message(text: str, words: Words) -> str | None:
+    """The message the caller reads out: quoted after a reporting verb ("it says 'invalid code'"), or reported
+    by a thing that shows messages ("the app keeps saying invalid code"). Never a verb used otherwise: "the
+    code shows up on my phone" has no message in it."""
+    lowered = " ".join(text.lower().replace("’", "'").split())
+    quoted, reported = _error_patterns(words)
+    found = quoted.search(lowered) if quoted else None
+    if found is None and reported is not None:
+        found = reported.search(lowered)
+    if found is None:
+        return None
+    message = found.group(1).strip(" '\"“”,")
+    for stop in words.clause_breaks:  # speech has no quotes: the message ends where the caller's own words go on
+        message = message.split(f" {stop} ")[0]
+    return message if len(message) >= 3 else None
 
 
-def _error_quote(words: Words) -> re.Pattern[str]:
-    """What follows "it says ..." or "the error is ...": the message the caller sees."""
-    verbs = tuple(words.error_verbs)
-    pattern = _ERROR_PATTERNS.get(verbs)
-    if pattern is None:
-        alternatives = "|".join(re.escape(v) for v in sorted(verbs, key=len, reverse=True))
-        pattern = re.compile(rf"\b(?:{alternatives})\s+(?:that\s+)?[\"']?([^.?!\"']{{3,60}})")
-        _ERROR_PATTERNS[verbs] = pattern
-    return pattern
+_ERROR_PATTERNS: dict[tuple[tuple[str, ...], ...], tuple[re.Pattern[str] | None, re.Pattern[str] | None]] = {}
+
+
+def _error_patterns(words: Words) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    key = (
+        tuple(words.error_verbs),
+        tuple(words.error_phrases),
+        tuple(words.error_subjects),
+        tuple(words.error_not_after),
+    )
+    patterns = _ERROR_PATTERNS.get(key)
+    if patterns is None:
+        patterns = (None, None)
+        if words.error_verbs:
+            verbs = _alternatives(words.error_verbs)
+            quoted = re.compile(rf"\b(?:{verbs})\s+(?:that\s+)?[\"'“]([^\"'”]{{3,80}})[\"'”]")
+            reported = None
+            if words.error_subjects or words.error_phrases:
+                said = [rf"\b(?:{_alternatives(words.error_subjects)})\s+(?:[a-z']+\s+)?(?:{verbs})"]
+                if words.error_phrases:
+                    said.append(rf"\b(?:{_alternatives(words.error_phrases)})")
+                refused = _alternatives(words.error_not_after) if words.error_not_after else "(?!)"
+                reported = re.compile(rf"(?:{'|'.join(said)})\s+(?:that\s+)?(?!(?:{refused})\b)([^.?!]{{3,80}})")
+            patterns = (quoted, reported)
+        _ERROR_PATTERNS[key] = patterns
+    return patterns
+
+
+def _alternatives(phrases: list[str]) -> str:
+    return "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
 
 
 def _language(pack: BotPack, norm: str, stop: frozenset[str]) -> str | None:
-    """Another language, when at least two of its marker words appear and no content of the pack's does."""
-    if len([w for w in norm.split() if w in stop]) >= 3:  # plenty of the pack's language around a "hola"
-        return None
+    """Another language: more of its words (the pack lists each language's commonest) than of the pack's own
+    function words, and at least two of them, or one in a sentence of one or two words ("hola")."""
+    ours = sum(1 for w in norm.split() if w in stop)
+    best: tuple[int, str] | None = None
     for language, words in pack.markers.other_language.items():
-        hits = matched(norm, words)
-        if len(hits) >= 2 or (hits and len(norm.split()) <= 2):
-            return language
-    return None
+        hits = len(matched(norm, words))
+        if hits > ours and (hits >= 2 or len(norm.split()) <= 2) and (best is None or hits > best[0]):
+            best = (hits, language)
+    return best[1] if best else None

@@ -43,3 +43,22 @@ def english_model_path() -> Path:
         return locate_model(Path(explicit) if explicit else None, DEFAULT_CACHE_DIR, DEFAULT_MODEL_NAME)
     except ModelNotFound as exc:
         pytest.skip(f"English content, and no English model here: {exc}")
+
+
+# Whole modules that need real vosk, real sockets on the wall clock, the CLI in subprocesses, benchmarks or
+# fixture builds: the full run has them, the quick loop (`-m "not slow"`) leaves them out.
+SLOW_MODULES = frozenset({
+    "tests/scenarios/test_wall_clock.py",
+    "tests/scenarios/test_vosk_replay.py",
+    "tests/telephony/test_cli.py",
+    "tests/voice/test_fixtures.py",
+})  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tests: the vosk ones, the benchmarks' smoke tests, and the slow modules."""
+    root = Path(__file__).resolve().parents[1]
+    for item in items:
+        module = item.path.resolve().relative_to(root).as_posix()
+        if item.get_closest_marker("vosk") or module.startswith("tests/bench/") or module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

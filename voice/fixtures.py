@@ -70,6 +70,18 @@ def add_line_noise(ulaw: bytes, level: float, seed_text: str) -> bytes:
     return pcm16_to_ulaw(np.clip(np.rint(noisy), -32768, 32767).astype("<i2").tobytes())
 
 
+async def _agreed(pool: ProcessPoolExecutor, text: str, voice: str | None, rate: int) -> bytes:
+    """The audio two fresh syntheses agree on (AudioFormatError when none do within MAX_RUNS)."""
+    loop = asyncio.get_running_loop()
+    seen: dict[bytes, int] = {}
+    for _ in range(MAX_RUNS):
+        audio = await loop.run_in_executor(pool, _synthesize_fresh, text, voice, rate)
+        seen[audio] = seen.get(audio, 0) + 1
+        if seen[audio] >= AGREEING_RUNS:
+            return audio
+    raise AudioFormatError(f"espeak-ng gave {len(seen)} different recordings of {text!r} in {MAX_RUNS} runs")
+
+
 def _synthesize_fresh(text: str, voice: str | None, rate: int) -> bytes:
     """Child process: speak one text with a fresh espeak-ng.
 
@@ -84,17 +96,23 @@ def _synthesize_fresh(text: str, voice: str | None, rate: int) -> bytes:
         synth.close()
 
 
+AGREEING_RUNS = 2  # fresh syntheses that must give the same bytes before a recording is written
+MAX_RUNS = 6
+
+
 async def build_fixtures(manifest_path: Path, out_dir: Path | None = None) -> list[Path]:
-    """Synthesise every entry of the manifest, each in a fresh process; returns the WAV files written."""
+    """Synthesise every entry of the manifest, each in a fresh process; returns the WAV files written.
+
+    Each entry is synthesised until two fresh runs agree: pyttsx3's espeak driver now and then drops the end
+    of an utterance on a busy machine (it collects espeak's audio on espeak's own thread), and a recording
+    that depended on the machine's load would not be reproducible.
+    """
     manifest = load_manifest(manifest_path)
     out_dir = out_dir or manifest_path.parent
-    loop = asyncio.get_running_loop()
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=context, max_tasks_per_child=1) as pool:
         spoken = await asyncio.gather(*(
-            loop.run_in_executor(
-                pool, _synthesize_fresh, entry.text, entry.voice or manifest.voice, entry.rate or manifest.rate
-            )
+            _agreed(pool, entry.text, entry.voice or manifest.voice, entry.rate or manifest.rate)
             for entry in manifest.utterances
         ))  # fmt: skip
     written: list[Path] = []

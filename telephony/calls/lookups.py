@@ -37,8 +37,10 @@ async def route(deps: SessionDeps, call_sid: str, request: Route, t_ms: int) -> 
     if deps.router is None:
         return Routed(RoutingDecision(queue=package.recommended_queue, mode="transfer"), t_ms)
     meta = request.metadata
+    found = False
     if meta.tier is None and package.caller:
-        meta = dataclasses.replace(meta, tier=await _tier(deps, call_sid, package.caller))
+        tier, found = await _profile(deps, call_sid, package.caller)
+        meta = dataclasses.replace(meta, tier=tier)
     loop = asyncio.get_running_loop()
     availability = deps.availability or ScheduleAvailability()
     try:
@@ -53,19 +55,21 @@ async def route(deps: SessionDeps, call_sid: str, request: Route, t_ms: int) -> 
             reasons=(f"routing failed ({type(exc).__name__}); callback instead",),
             availability=QueueAvailability(open=False, source="none", detail="routing failed"),
         )
-    return Routed(decision, t_ms)
+    return Routed(decision, t_ms, caller_id_matched=found)
 
 
-async def _tier(deps: SessionDeps, call_sid: str, caller: str) -> str | None:
-    """The caller's tier from the pack's profile tool, when it has one; None when it cannot say."""
+async def _profile(deps: SessionDeps, call_sid: str, caller: str) -> tuple[str | None, bool]:
+    """The caller's tier from the pack's profile tool (None when it cannot say), and whether their profile was
+    found by caller ID at all."""
     profile_tool = deps.caller_profile
     if profile_tool is None or deps.tools is None:
-        return None
+        return None, False
     loop = asyncio.get_running_loop()
     try:
         ok, profile = await loop.run_in_executor(deps.executor, deps.tools.run, profile_tool.tool, {"phone": caller})
     except Exception:  # no profile is no tier; routing goes on without it
         log.warning("caller profile lookup failed on call %s", call_sid)
-        return None
-    tier = profile.get(profile_tool.tier_field) if ok and profile.get("found") else None
-    return str(tier) if tier is not None else None
+        return None, False
+    found = bool(ok and profile.get("found"))
+    tier = profile.get(profile_tool.tier_field) if found else None
+    return (str(tier) if tier is not None else None), found

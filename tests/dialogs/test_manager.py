@@ -117,7 +117,7 @@ def test_a_person_request_with_no_topic_asks_one_routing_question_then_hands_off
 
 def test_a_person_request_names_its_reason_explicit_request() -> None:
     c = call(said("Agent."), said("An order."))
-    assert c.package.reason.category == "capability_gap"
+    assert c.package.reason.category == "distress"  # the article: direct requests for a person are user distress
     assert c.package.reason.trigger == "explicit_request"
 
 
@@ -168,7 +168,7 @@ def test_dtmf_zero_asks_the_routing_question_then_routes_by_key() -> None:
     c.feed(keys("2"))
     assert c.package.recommended_queue == "orders"
     assert c.package.reason.trigger == "dtmf_zero"
-    assert c.package.reason.category == "capability_gap"
+    assert c.package.reason.category == "distress"
 
 
 def test_dtmf_zero_after_the_routing_question_hands_off_to_the_default_queue() -> None:
@@ -355,7 +355,7 @@ def test_a_reset_link_that_did_not_work_is_not_sent_again() -> None:
         tools=DataTools(),
     )  # fmt: skip
     assert [t.tool for t in c.tools] == ["send_reset_link"]
-    assert (c.package.reason.category, c.package.reason.trigger) == ("capability_gap", "repeated_failure")
+    assert (c.package.reason.category, c.package.reason.trigger) == ("distress", "repeated_failure")
     assert c.package.urgency == "high"
 
 
@@ -592,10 +592,15 @@ def test_frustration_after_a_clarifying_question_hands_off() -> None:
     ("text", "next_prompt"),
     [("This is ridiculous, where is my order?", "slot:order_number"), ("This is so frustrating.", "clarify")],
 )
-def test_frustration_before_anything_failed_does_not_hand_off_by_itself(text: str, next_prompt: str) -> None:
+def test_frustration_before_anything_failed_shortens_the_next_prompt_and_offers_a_person(
+    pack: BotPack, text: str, next_prompt: str
+) -> None:
     c = call(said(text))
     assert not c.handoffs
-    assert c.prompt_ids[-1] == next_prompt
+    assert c.prompt_ids[-1] == f"{next_prompt}:short"
+    short = c.says[-1].text
+    assert short == pack.frustrated_prompts[next_prompt] and "agent" in short
+    assert len(short.split()) < len((pack.prompts.get(next_prompt) or pack.slots["order_number"].prompt).split())
 
 
 def test_a_single_urgency_marker_on_a_simple_question_is_answered_not_handed_off() -> None:

@@ -530,12 +530,18 @@ def larkspur_router() -> Router:
 
 
 def test_larkspur_distress_goes_to_the_nurse_line_even_at_3_am_on_sunday() -> None:
-    package = make_package(queue="appointments", category="distress", trigger="distress_words", urgency="high")
+    package = make_package(queue="appointments", category="distress", trigger="distress_marker", urgency="high")
     decision = larkspur_router().route(package, CallMetadata(), utc(2026, 3, 15, 7), ScheduleAvailability())
     assert (decision.queue, decision.mode) == ("nurse_line", "transfer")  # 03:00 EDT
     assert decision.targets == (Target(kind="phone", number="+15005550008"),)
-    assert "rule: distress always goes to the nurse line -> nurse_line" in decision.reasons
+    assert "rule: a possible emergency always goes to the nurse line -> nurse_line" in decision.reasons
     assert_well_formed(decision)
+
+
+def test_larkspur_routes_by_trigger_so_a_plain_request_for_a_person_reaches_the_topics_queue() -> None:
+    package = make_package(queue="orders", category="distress", trigger="explicit_request")
+    decision = larkspur_router().route(package, CallMetadata(), TUESDAY_NOON, ScheduleAvailability())
+    assert decision.queue == "orders"  # user distress by the article's taxonomy, but not an emergency
 
 
 def test_larkspur_billing_on_saturday_is_closed_and_offers_a_callback() -> None:
@@ -593,6 +599,7 @@ def test_larkspur_spanish_caller_goes_to_the_multilingual_desk() -> None:
     moment=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
     queue_name=st.sampled_from([q.name for q in PACK.queues] + ["unknown_queue"]),
     category=st.sampled_from(CATEGORIES),
+    trigger=st.sampled_from(["explicit_request", "distress_marker", "billing_dispute", "no_input"]),
     language=st.sampled_from(["en", "es", "fr", "de"]),
     tier=st.sampled_from([None, "gold", "silver"]),
     urgency=st.sampled_from(["low", "normal", "high"]),
@@ -603,6 +610,7 @@ def test_every_larkspur_decision_is_explained_and_serialisable(
     moment: datetime,
     queue_name: str,
     category: Category,
+    trigger: str,
     language: str,
     tier: str | None,
     urgency: str,
@@ -610,7 +618,7 @@ def test_every_larkspur_decision_is_explained_and_serialisable(
     agents: int | None,
 ) -> None:
     package = make_package(
-        queue=queue_name, category=category, language=language, urgency=urgency, frustrated=frustrated
+        queue=queue_name, category=category, trigger=trigger, language=language, urgency=urgency, frustrated=frustrated
     )
 
     class Live:
@@ -624,7 +632,7 @@ def test_every_larkspur_decision_is_explained_and_serialisable(
     assert decision.queue in {q.name for q in PACK.queues}
     assert decision.queue in decision.checked
     assert_well_formed(decision)
-    if category == "distress":
+    if trigger == "distress_marker":
         assert decision.queue in ("nurse_line", "multilingual")
 
 

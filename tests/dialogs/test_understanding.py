@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dialogs.pack import BotPack
-from dialogs.understanding import has_phrase, matched, normalise, read, score_intent, spoken_digits
+from dialogs.understanding import KEYWORD_SCORE, has_phrase, matched, normalise, read, spoken_digits
 
 # --- normalise ---------------------------------------------------------------------------------------------
 
@@ -117,10 +117,20 @@ def test_intent_scores_are_sorted_best_first_and_explain_themselves(pack: BotPac
     assert all(s.because for s in reading.scores)
 
 
-def test_a_multi_word_keyword_outscores_a_single_word_keyword(pack: BotPack) -> None:
-    login = pack.intent("account_login")
-    assert score_intent(login, normalise("locked out"), frozenset(pack.words.stop)).score == pytest.approx(0.9)
-    assert score_intent(login, normalise("password"), frozenset(pack.words.stop)).score == pytest.approx(0.6)
+def test_a_multi_word_keyword_said_as_such_is_near_certain_and_says_so(pack: BotPack) -> None:
+    reading = read(pack, "Locked out, again.")
+    assert reading.best is not None and reading.best.intent == "account_login"
+    assert reading.best.score >= KEYWORD_SCORE and reading.best.because == "keyword 'locked out'"
+
+
+def test_the_classifier_explains_itself_with_the_callers_own_words(pack: BotPack) -> None:
+    reading = read(pack, "the parcel showed up all squashed and the bottle inside had leaked")
+    assert reading.best is not None and reading.best.intent == "damaged_item"
+    assert reading.best.because.startswith("classifier ")
+    said = set(pack.classifier().prepared(reading.normalised).split())  # the caller's words, in the pack's terms
+    top = reading.guesses[0]
+    assert top.words and all(set(w.split()) <= said for w in top.words)
+    assert all(set(w.split()) - set(pack.words.stop) for w in top.words)  # never only "the" or "and"
 
 
 def test_nonsense_reads_as_no_intent(pack: BotPack) -> None:
@@ -200,7 +210,7 @@ def test_in_person_is_not_a_request_for_a_person(pack: BotPack) -> None:
 def test_markers_are_found_with_the_words_that_matched(pack: BotPack, text: str, marker: str, words: list[str]) -> None:
     reading = read(pack, text)
     assert reading.has(marker)
-    assert reading.markers[marker] == words
+    assert set(words) <= set(reading.markers[marker])  # every phrase said is named (longer ones may be too)
 
 
 def test_markers_that_were_not_found_are_absent(pack: BotPack) -> None:

@@ -11,15 +11,16 @@ from telephony.server.settings import Settings
 from tests.scenarios.conftest import load, replay, timeline
 
 WER = 0.15
-CASES = [
+RISK = "risk_compliance"
+CASES = [  # the trigger that must fire; for a risk, any risk trigger is a person for a risk reason
     ("explicit_request_known_topic.yaml", "explicit_request"),
     ("explicit_request_insists.yaml", "explicit_request"),
-    ("billing_dispute.yaml", "billing_dispute"),
-    ("security_issue.yaml", "security_issue"),
+    ("billing_dispute.yaml", RISK),
+    ("security_issue.yaml", RISK),
     ("cancellation.yaml", "cancellation"),
-    ("legal_threat.yaml", "legal_threat"),
+    ("legal_threat.yaml", RISK),
     ("distress.yaml", "distress_marker"),
-    ("order_to_refund_dispute.yaml", "intent_switch_to_dispute"),
+    ("order_to_refund_dispute.yaml", RISK),
 ]
 
 
@@ -28,7 +29,8 @@ CASES = [
 async def test_trigger_fires_through_word_errors(name: str, trigger: str, seed: int, settings: Settings) -> None:
     result = await replay(load(name), settings, wer=WER, seed=seed)
     assert result.handoff is not None, timeline(result)
-    assert result.handoff["reason"]["trigger"] == trigger, timeline(result)
+    reason = result.handoff["reason"]
+    assert (reason["category"] if trigger == RISK else reason["trigger"]) == trigger, timeline(result)
 
 
 async def test_noise_changes_what_was_heard_and_repeats_for_a_seed(settings: Settings) -> None:

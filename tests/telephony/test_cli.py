@@ -169,5 +169,5 @@ def test_replay_with_vosk_of_the_korean_scenario_ends_in_a_handoff_carrying_the_
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "asr=vosk (recognised)" in result.stdout and "PASS" in result.stdout
-    assert "handoff:  capability_gap / explicit_request -> queue accounts" in result.stdout
+    assert "handoff:  distress / explicit_request -> queue accounts" in result.stdout
     assert "상담원" in result.stdout  # the recognised words, in the transcript and the whisper

@@ -1,0 +1,51 @@
+"""The pack's intent classifier: its fast scorer gives scikit-learn's own probabilities, training is
+deterministic, and every guess explains itself with the caller's words."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.paraphrases import load_paraphrases
+from dialogs.classifier import DISTRESS, NOTHING, PERSON, IntentClassifier, Synonyms
+from dialogs.pack import BotPack
+from dialogs.text import normalise
+
+ODD = ["", "zzzz qqqq", "the the the", "four eight one five two three", "hola necesito ayuda", "a"]
+
+
+def test_the_fast_scorer_gives_the_librarys_probabilities(pack: BotPack) -> None:
+    classifier = pack.classifier()
+    texts = [normalise(p.text) for p in load_paraphrases()[::7]] + ODD
+    for text in texts:
+        if not classifier.prepared(text):
+            continue
+        assert np.allclose(classifier.fast_probabilities(text), classifier.library_probabilities(text), atol=1e-9), text
+
+
+def test_training_the_same_pack_twice_gives_the_same_classifier(pack: BotPack) -> None:
+    again = IntentClassifier.train(pack)
+    for text in ("where is my order", "someone used my card", "my chest hurts"):
+        assert np.array_equal(again.fast_probabilities(text), pack.classifier().fast_probabilities(text))
+
+
+def test_it_knows_every_intent_and_its_own_three_labels(pack: BotPack) -> None:
+    assert set(pack.classifier().labels) == {i.name for i in pack.intents} | {PERSON, DISTRESS, NOTHING}
+
+
+def test_guesses_are_best_first_with_probabilities_that_add_up(pack: BotPack) -> None:
+    guesses = pack.classifier().guesses("i was charged twice for one order", top=len(pack.intents) + 3)
+    probabilities = [g.probability for g in guesses]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert sum(probabilities) == pytest.approx(1.0, abs=0.01)
+    assert guesses[0].label == "billing_dispute" and "charged" in " ".join(guesses[0].words)
+
+
+def test_nothing_to_read_gives_no_guesses(pack: BotPack) -> None:
+    assert pack.classifier().guesses("") == ()
+
+
+def test_synonyms_replace_whole_words_and_phrases_longest_first() -> None:
+    synonyms = Synonyms({"log on": "log in", "reimbursement": "refund", "on": "upon"})
+    assert synonyms.apply("i cannot log on to get my reimbursement") == "i cannot log in to get my refund"
+    assert synonyms.apply("onion") == "onion"  # never inside a word
