@@ -53,12 +53,13 @@ SLOW_MODULES = frozenset({
     "tests/telephony/test_cli.py",
     "tests/voice/test_fixtures.py",
 })  # fmt: skip
+SLOW_FOLDERS = ("tests/bench/", "tests/faults/")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the slow tests: the vosk ones, the benchmarks' smoke tests, and the slow modules."""
+    """Mark the slow tests: the vosk ones, the benchmarks' smoke tests, the fault suite, and the slow modules."""
     root = Path(__file__).resolve().parents[1]
     for item in items:
         module = item.path.resolve().relative_to(root).as_posix()
-        if item.get_closest_marker("vosk") or module.startswith("tests/bench/") or module in SLOW_MODULES:
+        if item.get_closest_marker("vosk") or module.startswith(SLOW_FOLDERS) or module in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)

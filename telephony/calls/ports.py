@@ -16,6 +16,7 @@ from dialogs.dialog import DialogFactory
 from dialogs.pack import CallerProfile
 from dialogs.routing import Availability, Router
 from dialogs.tools import ToolBox
+from telephony.calls.admission import StreamTickets
 from telephony.calls.records import CallRecord
 from telephony.calls.registry import CallRegistry, LiveStreams
 from voice.recognition import RecognitionService
@@ -43,6 +44,9 @@ class Synthesizer(Protocol):
 
 class DecisionHandler(Protocol):
     """What happens to a call once its stream has decided: the desk, seen from the call."""
+
+    async def progressed(self, record: CallRecord) -> None:
+        """Keep what the call has so far (its start, each caller turn): a crash at any point loses nothing."""
 
     async def decided(self, record: CallRecord) -> None:
         """Keep the decision (and send the package on) at once, before the caller hears what happens next."""
@@ -80,3 +84,4 @@ class SessionDeps:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     desk: DecisionHandler | None = None
     caller_profile: CallerProfile | None = None  # the pack's tool that gives a caller's tier, for routing
+    tickets: StreamTickets | None = None  # None: every stream is admitted (tests that drive a session directly)

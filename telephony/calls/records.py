@@ -150,7 +150,7 @@ class CallRecord(BaseModel):
     parameters: dict[str, str] = Field(default_factory=dict)
     base_url: str | None = None  # where Twilio reached us for this call: absolute URLs in REST-moved TwiML
     created_at: float = Field(default_factory=time.time)
-    status: Literal["answered", "streaming", "stream_ended", "completed"] = "answered"
+    status: Literal["answered", "streaming", "decided", "stream_ended", "completed"] = "answered"
     stream_end: Literal["server_closed", "caller_stop", "dropped", "transferred"] | None = None
     asr_engine: str | None = None
     turns: list[TurnRecord] = Field(default_factory=list)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from telephony.calls.records import CallRecord
@@ -10,24 +12,44 @@ S = TypeVar("S")
 
 
 class CallRegistry:
-    """Call records by call SID, in memory; one per server process."""
+    """Call records by call SID, in memory; one per server process. Finished calls are let go (`evict`): the
+    store has them, and a late webhook loads them again."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._calls: dict[str, CallRecord] = {}
+        self._touched: dict[str, float] = {}
+        self._clock = clock
 
     def get(self, call_sid: str) -> CallRecord | None:
-        return self._calls.get(call_sid)
+        record = self._calls.get(call_sid)
+        if record is not None:
+            self._touched[call_sid] = self._clock()
+        return record
 
     def open(self, call_sid: str) -> CallRecord:
         """The call's record, created on first sight (a stream may arrive before or without its webhook)."""
         record = self._calls.get(call_sid)
         if record is None:
             record = self._calls[call_sid] = CallRecord(call_sid=call_sid)
+        self._touched[call_sid] = self._clock()
         return record
 
     def adopt(self, record: CallRecord) -> None:
         """Take over a record loaded from the store (after a restart)."""
         self._calls.setdefault(record.call_sid, record)
+        self._touched[record.call_sid] = self._clock()
+
+    def evict(self, idle_s: float, keep: Callable[[str], bool]) -> int:
+        """Forget records untouched for `idle_s` that `keep` does not hold on to; returns how many went."""
+        cutoff = self._clock() - idle_s
+        gone = [sid for sid, at in self._touched.items() if at < cutoff and not keep(sid)]
+        for sid in gone:
+            self._calls.pop(sid, None)
+            self._touched.pop(sid, None)
+        return len(gone)
+
+    def __len__(self) -> int:
+        return len(self._calls)
 
     def all(self) -> list[CallRecord]:
         return list(self._calls.values())

@@ -34,6 +34,8 @@ from dialogs.events import (
     SilenceTimeout,
 )
 from dialogs.package import Category
+from dialogs.redaction import redact
+from telephony.calls.admission import TICKET_PARAMETER
 from telephony.calls.hearing import CallerEars, RecognitionWorker
 from telephony.calls.lookups import route, run_tool
 from telephony.calls.playout import Playout
@@ -58,6 +60,14 @@ log = logging.getLogger(__name__)
 
 StreamEnd = Literal["server_closed", "caller_stop", "dropped", "transferred"]
 _SETTLE_POLL_S = 0.0005
+POLICY_VIOLATION = 1008  # websocket close code for a stream we refuse
+
+
+def _loggable(value: object) -> str | int | float | bool | None:
+    """A signal as the timeline and the log may hold it: a scalar, with any text redacted (it may quote the caller)."""
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return redact(value if isinstance(value, str) else str(value))
 
 
 class CallSession:
@@ -88,6 +98,7 @@ class CallSession:
         self._partial = ""
         self._tasks: set[asyncio.Future[None]] = set()
         self._failing: asyncio.Future[None] | None = None  # handing the call on after its recogniser failed
+        self.refused = False  # not admitted: this stream never speaks for any call
 
     @property
     def call_sid(self) -> str | None:
@@ -97,6 +108,8 @@ class CallSession:
 
     async def receive(self, text: str | bytes) -> None:
         """Handle one websocket message; never raises for bad input."""
+        if self.refused:
+            return
         event = self.protocol.receive(text)
         if type(event) is MediaReceived:
             await self._on_media(event)
@@ -146,19 +159,36 @@ class CallSession:
             self._silence_from = self.clock_ms
             self._dialog_event(SilenceTimeout(silent_ms=silent, t_ms=self.clock_ms))
 
+    def _admitted(self, event: Started) -> bool:
+        """A stream speaks for a call only with the ticket our voice webhook issued it, and only one stream does."""
+        tickets = self.deps.tickets
+        admission = tickets.admit(event.call_sid, event.custom_parameters.get(TICKET_PARAMETER)) if tickets else None
+        why = admission.why if admission is not None and not admission.admitted else ""
+        if not why and self.deps.streams.get(event.call_sid) is not None:
+            why = "another stream is already open for the call"
+        if not why:
+            return True
+        log.warning("refused a media stream for call %s: %s", event.call_sid, why)
+        self.refused = True
+        self.closing = True  # the websocket handler closes it with POLICY_VIOLATION
+        return False
+
     def _on_start(self, event: Started) -> None:
+        if self.record is not None or not self._admitted(event):
+            return  # a second `start` on a stream, or a stream this call never asked for: it changes nothing
         record = self.deps.registry.open(event.call_sid)
         self.record = record
         record.status = "streaming"
         record.stream_sid = event.stream_sid
         record.account_sid = event.account_sid
-        record.parameters = dict(event.custom_parameters)
+        record.parameters = {k: v for k, v in event.custom_parameters.items() if k != TICKET_PARAMETER}
         record.caller = record.caller or event.custom_parameters.get("caller")
         record.called = record.called or event.custom_parameters.get("called")
         record.asr_engine = self.deps.recognition.name
         record.base_url = record.base_url or self.base_url
         self.deps.streams.add(event.call_sid, self)
         self._note("start", stream_sid=event.stream_sid)
+        self._keep_progress()  # stored from its first second: a crash before any decision loses nothing
         self._worker = RecognitionWorker(
             self.deps.recognition, event.call_sid, self._on_heard, self._on_partial, self._on_recognition_failed
         )
@@ -169,10 +199,15 @@ class CallSession:
                 call_sid=event.call_sid,
                 caller=record.caller,
                 called=record.called,
-                parameters=dict(event.custom_parameters),
+                parameters=dict(record.parameters),
                 t_ms=self.clock_ms,
             )
         )
+        if event.media_problem is not None:
+            log.warning("media stream protocol error on %s: %s", event.call_sid, event.media_problem)
+            self._failing = asyncio.ensure_future(
+                self._fall_back("protocol_unsupported_media_format", words="media_unusable", detail=event.media_problem)
+            )
 
     def _on_mark(self, event: MarkEchoed) -> None:
         prompt = self.playout.echoed(event.name)
@@ -248,6 +283,7 @@ class CallSession:
                 transcript.text, heard.start_ms, heard.end_ms, transcript.confidence, transcript.engine
             )
             self._note("caller_said", text=transcript.text, confidence=round(transcript.confidence, 3))
+            self._keep_progress()
         self._dialog_event(
             CallerSaid(
                 text=transcript.text,
@@ -301,10 +337,15 @@ class CallSession:
             decision = CallDecision(kind="end", reason=action.reason, decided_ms=self.clock_ms)
         self._keep_decision(decision)
 
+    def _keep_progress(self) -> None:
+        if self.record is not None and self.deps.desk is not None:
+            self._background(self.deps.desk.progressed(self.record))
+
     def _keep_decision(self, decision: CallDecision) -> None:
         if self.record is None or self.record.decision is not None:
             return
         self.record.decision = decision
+        self.record.status = "decided"
         self._note("decision", decision=decision.kind, reason=decision.reason)
         if self.deps.desk is not None:
             self._background(self.deps.desk.decided(self.record))
@@ -355,7 +396,12 @@ class CallSession:
     def _explain(self, explain: Explain) -> None:
         """The dialog's reasons, into the call's timeline and the log (scalars only; text is redacted)."""
         detail = {
-            k: v if isinstance(v, str | int | float | bool) or v is None else str(v) for k, v in explain.signals.items()
+            k: redact(v)
+            if isinstance(v, str)
+            else v
+            if isinstance(v, int | float | bool) or v is None
+            else redact(str(v))
+            for k, v in explain.signals.items()
         }
         self._note("dialog", decision=explain.decision, **detail)
         log.info("call %s: dialog decided %s %s", self.call_sid, explain.decision, detail)
@@ -421,9 +467,14 @@ class CallSession:
         self, trigger: str, category: Category = "workflow_exception", words: str | None = None, **details: object
     ) -> None:
         """The conversation cannot go on: hand the call to a person with what we have."""
-        call_sid = self.call_sid or "unknown"
-        record = self.record or self.deps.registry.open(call_sid)
-        self.record = record
+        record = self.record
+        if record is None:  # no admitted `start`: no call of ours to file this on; Twilio's <Connect action> will
+            log.warning("closing a media stream that never started properly (%s)", trigger)
+            if not self.closing:
+                self.closing = True
+                await self.transport.close(POLICY_VIOLATION)
+            return
+        call_sid = record.call_sid
         dialogs = self.deps.dialogs
         reason = dialogs.fallback_reason(trigger, category, words, **details)
         package = dialogs.fallback(call_sid, record.caller, record.transcript(), reason)
@@ -451,6 +502,11 @@ class CallSession:
     async def end(self, how: StreamEnd) -> None:
         """The stream is over: keep every word the caller said, and record how it ended."""
         if self._ended:
+            return
+        if self.refused or self.record is None:  # a refused stream, or one that never started: no call of ours
+            self._ended = True
+            if self._runner is not None:
+                self._runner.cancel()
             return
         if self.moved:
             how = "transferred"

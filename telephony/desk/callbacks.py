@@ -68,8 +68,14 @@ class Callbacks:
         store = self.ledger.store
         if store is not None and number:
             handoff_id = package.handoff_id if package else None
-            await self.ledger.db(
-                store.add_callback, record.call_sid, handoff_id, number, record.progress.callback.window, when
+            await self.ledger.write(
+                record.call_sid,
+                store.add_callback,
+                record.call_sid,
+                handoff_id,
+                number,
+                record.progress.callback.window,
+                when,
             )
             await self.ledger.set_handoff_status(handoff_id, "callback")
 

@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -41,9 +41,12 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt, wait_exponential, wait_random
 from tenacity.wait import wait_base
 
+from telephony.desk.outbox import Outbox
+
 log = logging.getLogger(__name__)
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+SHUTDOWN_GRACE_S = 2.0  # what a shutdown waits for deliveries in flight
 SIGNATURE_PREFIX = "sha256="
 try:
     USER_AGENT = f"handoff/{version('handoff')}"
@@ -144,6 +147,7 @@ class HandoffDeliverer:
         backoff_max_s: float = 30.0,
         timeout_s: float = 10.0,
         client: httpx.AsyncClient | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         if not secret:
             raise ValueError("a signing secret is required: receivers could not tell our requests from forgeries")
@@ -154,6 +158,7 @@ class HandoffDeliverer:
                 raise ValueError(f"not an http(s) webhook URL: {_origin(url)!r}")
         self.urls = list(urls)
         self.log = log
+        self.outbox = outbox
         self.max_attempts = max_attempts
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
@@ -175,7 +180,7 @@ class HandoffDeliverer:
         targets = [(uuid.uuid4().hex, url) for url in self.urls]
         with self._claimed([delivery_id for delivery_id, _ in targets]):
             for delivery_id, url in targets:
-                await asyncio.to_thread(self.log.add_delivery, delivery_id, handoff_id, url, snapshot)
+                await self._log(delivery_id, self.log.add_delivery, delivery_id, handoff_id, url, snapshot)
             sends = (self._send(delivery_id, url, body, 0) for delivery_id, url in targets)
             results = await asyncio.gather(*sends, return_exceptions=True)  # one failing log must not orphan the rest
         if errors := [result for result in results if isinstance(result, BaseException)]:
@@ -196,9 +201,12 @@ class HandoffDeliverer:
                 return False
             return await self._send(delivery_id, record["url"], _encode(record["payload"]), record["attempts"])
 
-    async def resend_failed(self) -> int:
-        """Re-send every "failed" delivery (a few at a time); returns how many are now delivered."""
-        failed = await asyncio.to_thread(self.log.deliveries, FAILED)
+    async def resend_failed(self, include_pending: bool = False) -> int:
+        """Re-send every "failed" delivery (a few at a time), and with `include_pending` the "pending" ones a
+        previous run left unfinished (call at start-up only); returns how many are now delivered."""
+        failed = list(await asyncio.to_thread(self.log.deliveries, FAILED))
+        if include_pending:
+            failed += await asyncio.to_thread(self.log.deliveries, PENDING)
         limit = asyncio.Semaphore(_RESEND_CONCURRENCY)
 
         async def one(delivery_id: str) -> bool:
@@ -220,9 +228,18 @@ class HandoffDeliverer:
         while self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def aclose(self) -> None:
-        """Drain background deliveries, then close the HTTP client if this deliverer created it."""
-        await self.drain()
+    async def aclose(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        """Give background deliveries `grace_s` to finish, then stop them: a help desk that hangs must not hold
+        up a shutdown. What was stopped stays "pending" in the log and is sent again at the next start."""
+        if self._background:
+            _done, unfinished = await asyncio.wait(set(self._background), timeout=grace_s)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                log.warning(
+                    "%d help-desk deliveries stopped at shutdown; they are re-sent at the next start", len(unfinished)
+                )
+                await asyncio.gather(*unfinished, return_exceptions=True)
         if self._owns_client:
             await self._client.aclose()
 
@@ -249,7 +266,7 @@ class HandoffDeliverer:
             attempts += 1
             outcome = await self._post(delivery_id, url, body)
             if outcome.retryable:  # record progress, so a crash mid-backoff leaves a true count behind
-                await asyncio.to_thread(self.log.update_delivery, delivery_id, PENDING, attempts, outcome.error)
+                await self._log(delivery_id, self.log.update_delivery, delivery_id, PENDING, attempts, outcome.error)
             return outcome
 
         retrying = AsyncRetrying(
@@ -260,13 +277,22 @@ class HandoffDeliverer:
         )
         outcome: _Attempt = await retrying(attempt_once)
         status = DELIVERED if outcome.delivered else FAILED
-        await asyncio.to_thread(self.log.update_delivery, delivery_id, status, attempts, outcome.error)
+        await self._log(delivery_id, self.log.update_delivery, delivery_id, status, attempts, outcome.error)
         if outcome.delivered:
             log.info("delivery %s to %s delivered after %d attempt(s)", delivery_id, _origin(url), attempts)
         else:
             log.warning("delivery %s to %s failed after %d attempt(s): %s; kept for re-sending",
                         delivery_id, _origin(url), attempts, outcome.error)  # fmt: skip
         return outcome.delivered
+
+    async def _log(self, delivery_id: str, write: Callable[..., object], *args: object) -> None:
+        """Record a delivery's progress; with an outbox, a store that is locked or down never holds up sending
+        (the write is retried until stored)."""
+        if self.outbox is None:
+            await asyncio.to_thread(write, *args)
+            return
+        key = f"delivery:{delivery_id}:{getattr(write, '__name__', 'write')}"
+        await self.outbox.put(key, lambda: write(*args))
 
     async def _post(self, delivery_id: str, url: str, body: bytes) -> _Attempt:
         """One signed POST, reduced to an `_Attempt`; nothing raised here escapes as a delivery failure."""

@@ -54,32 +54,43 @@ class HandoffDesk:
 
     # --- the call's side (`telephony.calls.ports.DecisionHandler`) ---------------------------------------------
 
+    async def progressed(self, record: CallRecord) -> None:
+        await self.ledger.save(record)
+
     async def decided(self, record: CallRecord) -> None:
-        """Persist the decision (a callback request too) and send the package to the help desk, once."""
+        """Send the package to the help desk (once), and persist the decision (a callback request too).
+
+        The help desk comes first and does not wait on the store: a locked or broken database delays the
+        stored copy (the outbox retries it), never the package.
+        """
         decision = record.decision
+        if decision is not None and decision.package is not None and self.deliverer is not None:
+            package = decision.package
+            if package.handoff_id not in self._delivered:
+                self._delivered.add(package.handoff_id)
+                payload = {
+                    "event": "handoff",
+                    "mode": decision.mode,
+                    "routing": decision.routing.model_dump(mode="json") if decision.routing else {},
+                    "package": package.model_dump(mode="json"),
+                    "ticket_note": package.ticket_note(),
+                }
+                self.deliverer.deliver_in_background(package.handoff_id, payload)
         await self.ledger.save(record)
         if decision is None or decision.package is None:
             return
         package = decision.package
         store = self.ledger.store
         if store is not None:
-            routing = handoff_routing(decision)
-            await self.ledger.db(store.save_handoff, record.call_sid, package, routing, HANDOFF_STATUS[decision.mode])
+            status = HANDOFF_STATUS[decision.mode]
+            await self.ledger.write(
+                record.call_sid, store.save_handoff, record.call_sid, package, handoff_routing(decision), status
+            )
         if decision.mode == "callback":
             callback = decision.callback
             number = (callback.number if callback else None) or record.caller
             window = callback.window if callback and callback.window != "soon" else None
             await self.callbacks.request(record, number, window, package, note="asked for by the caller")
-        if self.deliverer is not None and package.handoff_id not in self._delivered:
-            self._delivered.add(package.handoff_id)
-            payload = {
-                "event": "handoff",
-                "mode": decision.mode,
-                "routing": decision.routing.model_dump(mode="json") if decision.routing else {},
-                "package": package.model_dump(mode="json"),
-                "ticket_note": package.ticket_note(),
-            }
-            self.deliverer.deliver_in_background(package.handoff_id, payload)
 
     async def carry_out(self, record: CallRecord) -> bool:
         """The stream decided: move the live call with REST now (False: `<Connect action>` will carry it out)."""

@@ -3,33 +3,68 @@
 Every webhook after the stream finds its call here, also after a restart (the stored record is loaded and
 carries on). A Twilio callback that arrives twice is recognised by its idempotency key, so it is answered
 the same way and stored once.
+
+The store never holds a caller up: writes go through the `Outbox` (queued, retried until stored, call
+records spooled to disk), and reads wait at most `read_deadline_s` before the desk carries on with what it
+has in memory. A failure is logged with the call SID.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from telephony.calls.records import CallRecord
 from telephony.calls.registry import CallRegistry
+from telephony.desk.outbox import Outbox
 from telephony.store import Store
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
+
+READ_DEADLINE_S = 1.5  # a webhook reads at most this long before answering from memory
+STUCK_READ_S = 0.2  # while writes are failing, a read gets this long
 
 
 class Ledger:
     """Call records for the desk: in memory, and in the store when there is one."""
 
-    def __init__(self, registry: CallRegistry, store: Store | None) -> None:
+    def __init__(
+        self,
+        registry: CallRegistry,
+        store: Store | None,
+        outbox: Outbox | None = None,
+        read_deadline_s: float = READ_DEADLINE_S,
+    ) -> None:
         self.registry = registry
         self.store = store
+        self.outbox = outbox or Outbox()
+        self.read_deadline_s = read_deadline_s
+        self._serial = itertools.count(1)
 
-    async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-        """Run a store method off the event loop; without a store, nothing is persisted (memory only)."""
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """A store read off the event loop, given up after the deadline (None: carry on from memory)."""
         if self.store is None:
             return None
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        deadline = STUCK_READ_S if self.outbox.stuck else self.read_deadline_s  # a stuck store gets a glance only
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), deadline)
+        except TimeoutError:
+            log.error("store read %s timed out after %.1f s; answering from memory", fn.__name__, deadline)
+        except Exception as exc:  # the store failed: the caller is still answered
+            log.error("store read %s failed: %s; answering from memory", fn.__name__, exc)
+        return None
+
+    async def write(self, call_sid: str, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        """A store write through the outbox: waited for a moment, and retried in the background until stored."""
+        if self.store is None:
+            return
+        key = f"{fn.__name__}:{call_sid}:{next(self._serial)}"
+        await self.outbox.put(key, lambda: fn(*args, **kwargs))
 
     def get(self, call_sid: str) -> CallRecord | None:
         return self.registry.get(call_sid)
@@ -41,14 +76,23 @@ class Ledger:
         """The live record, or the stored one after a restart (which then carries on in memory)."""
         record = self.registry.get(call_sid)
         if record is None and self.store is not None:
-            record = await self.db(self.store.load_call, call_sid)
+            record = await self.read(self.store.load_call, call_sid)
             if record is not None:
                 self.registry.adopt(record)
         return record
 
     async def save(self, record: CallRecord) -> None:
+        """Keep the record: a snapshot queued (and spooled) now, stored as soon as the store takes it."""
         if self.store is not None:
-            await self.db(self.store.save_call, record)
+            await self.outbox.save_record(record, self.store.save_call)
+
+    async def recover(self) -> int:
+        """At start-up: queue the call records a previous run spooled but never stored."""
+        records = self.outbox.recover()
+        for record in records:
+            log.warning("storing call %s, spooled by a previous run that could not store it", record.call_sid)
+            await self.save(record)
+        return len(records)
 
     async def first_time(self, call_sid: str, kind: str, key: str, detail: Mapping[str, object]) -> bool:
         """Log a Twilio callback; False when this exact callback was seen before (a repeat)."""
@@ -56,14 +100,20 @@ class Ledger:
         if record is not None:
             at = record.timeline[-1].t_ms if record.timeline else 0
             record.note(at, kind, **{k: str(v) for k, v in detail.items()})
-        if self.store is None:
-            if record is None:
-                return True
-            new = key not in record.progress.seen
+            new_here = key not in record.progress.seen
             record.progress.seen.add(key)
-            return new
-        return bool(await self.db(self.store.log_event, call_sid, kind, dict(detail), idempotency_key=key))
+        else:
+            new_here = True
+        if self.store is None:
+            return new_here
+        seen = None
+        if not self.outbox.stuck:  # logging is a write: while the store is stuck, decide from memory at once
+            seen = await self.read(self.store.log_event, call_sid, kind, dict(detail), idempotency_key=key)
+        if seen is None:  # the store did not answer: decide from memory, and log it once it is back
+            await self.write(call_sid, self.store.log_event, call_sid, kind, dict(detail), idempotency_key=key)
+            return new_here
+        return bool(seen)
 
     async def set_handoff_status(self, handoff_id: str | None, status: str) -> None:
         if self.store is not None and handoff_id:
-            await self.db(self.store.set_handoff_status, handoff_id, status)
+            await self.write(handoff_id.split("-")[0], self.store.set_handoff_status, handoff_id, status)

@@ -158,7 +158,8 @@ class Transfers:
                 AttemptNote(attempt=attempt, target=target.describe(), dial_status=status, outcome=outcome.value)
             )
             if self.ledger.store is not None:
-                await self.ledger.db(
+                await self.ledger.write(
+                    call_sid,
                     self.ledger.store.record_dial_attempt,
                     call_sid,
                     package.handoff_id,
@@ -241,8 +242,8 @@ def record_message(urls: Urls, intro: str | None, language: str | None) -> str:
 
 
 def _int(value: str | None) -> int:
-    """A count Twilio sends as text; anything unreadable is 0 (never a traceback)."""
-    try:
-        return max(0, int(value or 0))
-    except ValueError:
+    """A count Twilio sends as text (a call's seconds); anything unreadable or beyond a day is 0, never a traceback."""
+    text = (value or "0").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         return 0
+    return min(int(text), 24 * 3600)

@@ -59,8 +59,8 @@ class Voicemails:
         record.progress.voicemail = note.model_copy(update={"url": url, "duration_s": duration})
         handoff_id = package.handoff_id if package else None
         if self.ledger.store is not None:
-            await self.ledger.db(
-                self.ledger.store.save_voicemail, call_sid, handoff_id, recording_url=url, duration_s=duration
+            await self.ledger.write(
+                call_sid, self.ledger.store.save_voicemail, call_sid, handoff_id, recording_url=url, duration_s=duration
             )
         await self.ledger.set_handoff_status(handoff_id, "voicemail")
         await self.ledger.save(record)
@@ -80,7 +80,8 @@ class Voicemails:
         record.progress.voicemail = note
         store = self.ledger.store
         if store is not None:
-            await self.ledger.db(
+            await self.ledger.write(
+                call_sid,
                 store.save_voicemail,
                 call_sid,
                 handoff_id,
@@ -93,8 +94,13 @@ class Voicemails:
             if text:
                 record.progress.voicemail = note.model_copy(update={"transcript": text})
                 if store is not None:
-                    await self.ledger.db(
-                        store.save_voicemail, call_sid, handoff_id, recording_sid=recording_sid, transcript=text
+                    await self.ledger.write(
+                        call_sid,
+                        store.save_voicemail,
+                        call_sid,
+                        handoff_id,
+                        recording_sid=recording_sid,
+                        transcript=text,
                     )
 
     async def _transcribe(self, url: str, key: str) -> str | None:
@@ -111,11 +117,11 @@ class Voicemails:
 
 
 def seconds(value: str | None) -> int:
-    """A duration Twilio sends as text; anything unreadable is 0 (never a traceback)."""
-    try:
-        return max(0, min(int(value or 0), 24 * 3600))
-    except ValueError:
+    """A duration Twilio sends as text; anything unreadable is 0 (never a traceback), and at most a day."""
+    text = (value or "0").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         return 0
+    return min(int(text), 24 * 3600)
 
 
 def phone_pcm(wav: bytes) -> bytes:

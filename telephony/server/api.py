@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel
 
 from telephony.server.http import require_token, services_of
 
 T = TypeVar("T")
+
+CallSid = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # a row id the database can hold; anything else is a 422
+Limit = Annotated[int, Query(ge=1, le=1000)]
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
 
@@ -29,12 +33,12 @@ async def stored(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     "/calls/{call_sid}",
     summary="A call: transcript, handoff package, routing, dial attempts, callbacks, voicemail, outcome",
 )
-async def get_call(request: Request, call_sid: str) -> dict[str, Any]:
+async def get_call(request: Request, call_sid: CallSid) -> dict[str, Any]:
     services = services_of(request)
-    live = services.registry.get(call_sid)
-    if live is not None:
-        await services.desk.save(live)
+    live = services.registry.get(call_sid)  # read only: a GET never writes the call
     row = await stored(services.store.get_call, call_sid)
+    if row is None and live is not None:  # live, and not stored yet (the store may be slow or down)
+        row = {"call_sid": live.call_sid, "status": live.status, "caller": live.caller, "stored": False}
     if row is None:
         raise HTTPException(status_code=404, detail=f"no call {call_sid}")
     if live is not None:  # what only the live record has: latencies, the live outcome, the decision
@@ -49,19 +53,19 @@ async def get_call(request: Request, call_sid: str) -> dict[str, Any]:
 
 @router.get("/handoffs", summary="Handoffs, by status and queue")
 async def list_handoffs(
-    request: Request, status: str | None = None, queue: str | None = None, limit: int = 100
+    request: Request, status: str | None = None, queue: str | None = None, limit: Limit = 100
 ) -> list[dict[str, Any]]:
     store = services_of(request).store
-    return list(await stored(store.list_handoffs, status=status, queue=queue, limit=min(limit, 1000)))
+    return list(await stored(store.list_handoffs, status=status, queue=queue, limit=limit))
 
 
 @router.get("/callbacks", summary="Callback requests, by status")
-async def list_callbacks(request: Request, status: str | None = None) -> list[dict[str, Any]]:
-    return list(await stored(services_of(request).store.list_callbacks, status))
+async def list_callbacks(request: Request, status: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
+    return list(await stored(services_of(request).store.list_callbacks, status, limit))
 
 
 @router.post("/callbacks/{callback_id}/done", summary="Mark a callback done")
-async def callback_done(request: Request, callback_id: int, body: CallbackDone | None = None) -> dict[str, Any]:
+async def callback_done(request: Request, callback_id: RowId, body: CallbackDone | None = None) -> dict[str, Any]:
     store = services_of(request).store
     if not await stored(store.mark_callback, callback_id, "done", body.notes if body else None):
         raise HTTPException(status_code=404, detail=f"no callback {callback_id}")
@@ -69,8 +73,8 @@ async def callback_done(request: Request, callback_id: int, body: CallbackDone |
 
 
 @router.get("/deliveries", summary="Help-desk deliveries, by status")
-async def list_deliveries(request: Request, status: str | None = None) -> list[dict[str, Any]]:
-    return [dict(d) for d in await stored(services_of(request).store.deliveries, status)]
+async def list_deliveries(request: Request, status: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
+    return [dict(d) for d in await stored(services_of(request).store.deliveries, status, limit)]
 
 
 @router.post("/deliveries/{delivery_id}/resend", summary="Send a stored delivery again (same id, fresh signature)")

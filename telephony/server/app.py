@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from telephony.server import api, media, oracle_api, twilio_routes
 from telephony.server.http import base_url, xml
 from telephony.server.services import Services, oracle_of
+from telephony.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.start()
         dialing = asyncio.create_task(services.dialer.run_forever()) if services.dialer is not None else None
+        upkeep = asyncio.create_task(services.upkeep.run_forever(), name="upkeep")
         yield
+        upkeep.cancel()
         if dialing is not None:
             dialing.cancel()
         await services.aclose()
@@ -44,6 +47,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(api.router)
     if oracle_of(services.recognition) is not None:
         app.include_router(oracle_api.router)
+    app.add_exception_handler(StoreError, on_store_error)
     app.add_exception_handler(Exception, on_unexpected)
 
     @app.get("/healthz", summary="Liveness: the server is up and which recogniser it uses")
@@ -51,6 +55,15 @@ def create_app(services: Services) -> FastAPI:
         return {"status": "ok", "asr": services.recognition.name}
 
     return app
+
+
+async def on_store_error(request: Request, exc: Exception) -> Response:
+    """The database failed under a route: Twilio still gets TwiML for a person; the API says 503, not 500."""
+    log.error("the store failed on %s: %s", request.url.path, exc)
+    services: Services = request.app.state.services
+    if request.url.path.startswith("/twilio/"):
+        return xml(services.desk.transfers.apology_transfer(base_url(request)))
+    return JSONResponse({"detail": "the call store is unavailable; try again shortly"}, status_code=503)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:

@@ -13,7 +13,7 @@ from contextlib import suppress
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from telephony.calls.session import CallSession
+from telephony.calls.session import POLICY_VIOLATION, CallSession
 from telephony.server.services import Services
 from telephony.twilio.signatures import SIGNATURE_HEADER, public_host, websocket_url_forms
 
@@ -78,4 +78,4 @@ async def media(ws: WebSocket) -> None:
     finally:
         await session.end("dropped")
         if ws.application_state != WebSocketState.DISCONNECTED:
-            await transport.close()
+            await transport.close(POLICY_VIOLATION if session.refused else 1000)

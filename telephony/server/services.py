@@ -18,6 +18,7 @@ from dialogs.manager import DialogManagerFactory
 from dialogs.pack import BotPack, load_pack
 from dialogs.routing import Availability, Router, ScheduleAvailability
 from dialogs.tools import ToolBox, load_toolbox
+from telephony.calls.admission import StreamTickets, ticket_secret
 from telephony.calls.ports import SessionConfig, SessionDeps, Synthesizer
 from telephony.calls.registry import CallRegistry, LiveStreams
 from telephony.calls.session import CallSession
@@ -26,8 +27,10 @@ from telephony.desk.delivery import HandoffDeliverer
 from telephony.desk.desk import HandoffDesk
 from telephony.desk.dialer import CallbackDialer
 from telephony.desk.ledger import Ledger
+from telephony.desk.outbox import Outbox
 from telephony.desk.targets import TransferConfig
 from telephony.desk.transfers import Transfers
+from telephony.desk.upkeep import Upkeep
 from telephony.desk.voicemail import Voicemails
 from telephony.server.auth import ApiTokenCheck
 from telephony.server.settings import Settings
@@ -79,6 +82,8 @@ class Services:
     deliverer: HandoffDeliverer | None
     desk: HandoffDesk
     clock: Callable[[], datetime]
+    tickets: StreamTickets
+    upkeep: Upkeep
     dialer: CallbackDialer | None = None
 
     async def start(self) -> None:
@@ -91,6 +96,7 @@ class Services:
             )
         elif not settings.twilio_auth_token.get_secret_value():
             log.warning("HANDOFF_TWILIO_AUTH_TOKEN is empty: every Twilio request will be refused with 403")
+        await self.upkeep.start()
         await self.recognition.start()
         prompts = list(self.dialogs.fixed_prompts())
         await self.synthesizer.warm(prompts)
@@ -111,11 +117,13 @@ class Services:
             clock=self.clock,
             desk=self.desk,
             caller_profile=self.pack.caller_profile,
+            tickets=self.tickets,
         )
 
     async def aclose(self) -> None:
         if self.deliverer is not None:
             await self.deliverer.aclose()
+        await self.desk.ledger.outbox.aclose()
         await self.recognition.aclose()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.synthesizer.close()
@@ -153,13 +161,16 @@ def build_services(
         else None
     )
     clock = _clock(settings.fixed_now)
-    deliverer = _deliverer(settings, store)
+    outbox = Outbox(settings.data_dir / "outbox")
+    deliverer = _deliverer(settings, store, outbox)
     registry = CallRegistry()
+    ledger = Ledger(registry, store, outbox)
+    streams: LiveStreams[CallSession] = LiveStreams()
     return Services(
         settings=settings,
         pack=pack,
         registry=registry,
-        streams=LiveStreams(),
+        streams=streams,
         recognition=recognition,
         synthesizer=synthesizer
         or SpeechSynthesizer(
@@ -176,8 +187,10 @@ def build_services(
         store=store,
         rest=rest,
         deliverer=deliverer,
-        desk=_desk(settings, pack, Ledger(registry, store), rest, deliverer, recognition, clock),
+        desk=_desk(settings, pack, ledger, rest, deliverer, recognition, clock),
         clock=clock,
+        tickets=StreamTickets(ticket_secret(auth_token)),
+        upkeep=Upkeep(ledger, deliverer, live=lambda sid: streams.get(sid) is not None),
         dialer=_dialer(settings, pack, store, rest, clock),
     )
 
@@ -228,14 +241,14 @@ def _availability(settings: Settings, rest: TwilioRest | None) -> Availability:
     return ScheduleAvailability()
 
 
-def _deliverer(settings: Settings, store: Store) -> HandoffDeliverer | None:
+def _deliverer(settings: Settings, store: Store, outbox: Outbox) -> HandoffDeliverer | None:
     if not settings.webhook_urls:
         return None
     secret = settings.webhook_secret.get_secret_value()
     if not secret:
         log.warning("HANDOFF_WEBHOOK_URLS is set but HANDOFF_WEBHOOK_SECRET is empty: deliveries are off")
         return None
-    return HandoffDeliverer(settings.webhook_urls, secret, store)
+    return HandoffDeliverer(settings.webhook_urls, secret, store, outbox=outbox)
 
 
 def _desk(

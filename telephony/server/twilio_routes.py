@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
+from telephony.calls.admission import TICKET_PARAMETER
 from telephony.desk.dialer import CallbackDialer
 from telephony.server.http import TwilioForm, base_url, services_of, xml
 from telephony.server.media import MEDIA_PATH
@@ -34,12 +35,15 @@ def agent_leg_call_of(request: Request, form: FormData) -> str:
     return request.query_params.get("call") or str(form.get("ParentCallSid", ""))
 
 
+MAX_ATTEMPT = 1000  # far more transfer attempts than any call makes; a larger number is not ours
+
+
 def attempt_of(request: Request) -> int:
-    """Which transfer attempt a webhook is about (0 when absent or unreadable)."""
-    try:
-        return max(0, int(request.query_params.get("attempt", "0")))
-    except ValueError:
+    """Which transfer attempt a webhook is about (0 when absent, unreadable or impossibly large)."""
+    text = request.query_params.get("attempt", "0")
+    if not (text.isascii() and text.isdigit()) or len(text) > 4:
         return 0
+    return min(int(text), MAX_ATTEMPT)
 
 
 def fields(form: FormData) -> dict[str, str]:
@@ -65,6 +69,7 @@ async def voice(request: Request, form: TwilioForm) -> Response:
         "direction": str(form.get("Direction") or ""),
         "forwarded_from": str(form.get("ForwardedFrom") or ""),
         "region": str(form.get("FromState") or form.get("FromCountry") or ""),
+        TICKET_PARAMETER: services.tickets.issue(call_sid),  # the one stream that may speak for this call
     }
     base = base_url(request)
     record.base_url = base
@@ -129,10 +134,10 @@ async def recording_status(request: Request, form: TwilioForm) -> Response:
 
 
 def callback_of(request: Request) -> int:
-    try:
-        return int(request.query_params.get("callback", ""))
-    except ValueError:
-        raise HTTPException(status_code=400, detail="callback id missing") from None
+    text = request.query_params.get("callback", "")
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # a row id the database can hold
+        raise HTTPException(status_code=400, detail="callback id missing or not a callback id")
+    return int(text)
 
 
 def dialer_of(request: Request) -> CallbackDialer:

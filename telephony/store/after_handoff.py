@@ -127,9 +127,9 @@ class AfterHandoff(Transactions):
             callback.notes = notes if notes is not None else callback.notes
             return True
 
-    def list_callbacks(self, status: str | None = None) -> list[Row]:
-        """Callbacks, soonest due first, optionally only those in one status."""
-        query = select(Callback).order_by(Callback.due_at, Callback.id)
+    def list_callbacks(self, status: str | None = None, limit: int | None = None) -> list[Row]:
+        """Callbacks, soonest due first, optionally only those in one status, at most `limit` of them."""
+        query = select(Callback).order_by(Callback.due_at, Callback.id).limit(limit)
         if status is not None:
             query = query.where(Callback.status == status)
         with self._tx("list_callbacks", read_only=True) as s:
@@ -213,9 +213,10 @@ class AfterHandoff(Transactions):
             delivery = s.get(Delivery, delivery_id)
             return cast(DeliveryRow, delivery.as_dict()) if delivery is not None else None
 
-    def deliveries(self, status: str | None = None) -> list[DeliveryRow]:
+    def deliveries(self, status: str | None = None, limit: int | None = None) -> list[DeliveryRow]:
         """Deliveries, oldest first, optionally only those in one status ("failed" ones to re-send)."""
         query = deliveries_query() if status is None else deliveries_query().where(Delivery.status == status)
+        query = query.limit(limit)
         with self._tx("deliveries", read_only=True) as s:
             return [cast(DeliveryRow, delivery.as_dict()) for delivery in s.scalars(query)]
 

@@ -41,8 +41,9 @@ __all__ = [
     "StopMessage",
 ]
 
-NUMERIC_STRING_MAX_DIGITS = 20
-"""Longest ``sequenceNumber``/``chunk``/``timestamp`` accepted; 20 digits outlast any call, and the bound
+NUMERIC_STRING_MAX_DIGITS = 9
+"""Longest ``sequenceNumber``/``chunk``/``timestamp`` accepted. Nine digits outlast any call (a timestamp of
+4 hours is 8 digits; Twilio ends calls at 4 hours), fit a 32-bit column in any database, and the bound
 keeps ``int()`` cheap and safe on hostile input."""
 
 NumericString = Annotated[str, StringConstraints(pattern=rf"^[0-9]{{1,{NUMERIC_STRING_MAX_DIGITS}}}$")]

@@ -139,6 +139,7 @@ class Started:
     tracks: tuple[str, ...]
     custom_parameters: Mapping[str, str] = field(hash=False)  # read-only; values of <Parameter> in the TwiML
     sequence: int
+    media_problem: str | None = None  # the media format cannot be heard: the call must go to a person
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,14 +463,14 @@ class MediaStreamProtocol:
             and fmt.sampleRate == SUPPORTED_SAMPLE_RATE
             and fmt.channels == SUPPORTED_CHANNELS
         )
-        if not self._format_supported:
-            return self._error(
-                ProtocolErrorKind.UNSUPPORTED_MEDIA_FORMAT,
+        problem = None
+        if not self._format_supported:  # still a start: the session checks it is ours, then hands the call on
+            problem = (
                 f"start: media format {fmt.encoding!r}, {fmt.sampleRate} Hz, {fmt.channels} channel(s); "
                 f"only {SUPPORTED_ENCODING!r}, {SUPPORTED_SAMPLE_RATE} Hz, {SUPPORTED_CHANNELS} channel "
-                "is understood",
+                "is understood"
             )
-        self._media_open = True
+        self._media_open = self._format_supported
         return Started(
             stream_sid=start.streamSid,
             call_sid=start.callSid,
@@ -477,6 +478,7 @@ class MediaStreamProtocol:
             tracks=tuple(start.tracks),
             custom_parameters=MappingProxyType(dict(start.customParameters)),
             sequence=int(parsed.sequenceNumber),
+            media_problem=problem,
         )
 
     def _on_media_slow(self, msg: _JsonObject) -> StreamEvent:

@@ -186,3 +186,40 @@ tokens = st.one_of(
 def test_redact_is_idempotent(words: list[str]) -> None:
     once = redact(" ".join(words))
     assert redact(once) == once
+
+
+PII_FORMS = [  # (what the caller said, what must not survive)
+    ("my card is 4111 1111 1111 1111", "4111 1111"),
+    ("it's 4111-1111-1111-1111", "4111-1111"),
+    ("the card number is 4111.1111.1111.1111", "4111.1111"),
+    ("four one one one one one one one one one one one one one one one", "one one one one one one"),
+    ("forty one, eleven, eleven, eleven, eleven, eleven, eleven, eleven", "eleven, eleven"),
+    ("four one double one one one one one one one one one one one one one", "double one"),
+    ("my social is 123-45-6789", "123-45-6789"),
+    ("my social security number is one two three four five six seven eight nine", "seven eight nine"),
+    ("the code is 482911", "482911"),
+    ("the code they texted me a few minutes ago on my phone is 482911", "482911"),
+    ("verification code forty eight twenty nine eleven", "twenty nine"),
+    ("my pin is 4 4 2 1", "4 4 2 1"),
+    ("email me at jane.doe@example.com", "jane.doe@example.com"),
+    ("it's jane dot doe at gmail dot com", "jane dot doe"),
+]
+
+
+@pytest.mark.parametrize(("said", "secret"), PII_FORMS, ids=[f"form{i}" for i in range(len(PII_FORMS))])
+def test_every_spoken_and_written_form_of_a_secret_is_masked(said: str, secret: str) -> None:
+    assert secret not in redact(said)
+    assert redact(redact(said)) == redact(said)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I got the code but my order number is 481523",
+        "the code is fine but my phone number is 555 123 4567",
+        "the total was 12.50 dollars",
+        "my order number is four eight one five two three",
+    ],
+)
+def test_numbers_agents_need_survive_beside_the_new_forms(text: str) -> None:
+    assert redact(text) == text

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,51 +14,10 @@ from pydantic import SecretStr
 
 from telephony.replay.in_process import serve_in_process
 from telephony.server.app import create_app
-from telephony.server.services import Services, build_services, oracle_of
+from telephony.server.services import build_services, oracle_of
 from telephony.server.settings import Settings
-from telephony.twilio.signatures import TwilioSignatureCheck
 from tests.telephony.conftest import CALL_SID, FixedSynthesizer
-from voice.oracle import OracleRecognizerFactory
-
-AUTH = "test-auth-token"
-API = "test-api-token"
-SIGNER = TwilioSignatureCheck(AUTH)
-
-
-def make_services(**overrides: object) -> Services:
-    fields: dict[str, object] = {
-        "twilio_auth_token": SecretStr(AUTH),
-        "api_token": SecretStr(API),
-        "asr": "oracle",
-        "rest_transfers": False,
-        "data_dir": Path(tempfile.mkdtemp(prefix="handoff-test-")),
-        "_env_file": None,
-    }
-    settings = Settings(**{**fields, **overrides})  # type: ignore[arg-type]
-    return build_services(settings, recognizers=OracleRecognizerFactory(), synthesizer=FixedSynthesizer())
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[tuple[str, Services]]:
-    services = make_services()
-    async with serve_in_process(create_app(services)) as base:
-        yield base, services
-
-
-def call_params(**extra: str) -> dict[str, str]:
-    return {"CallSid": CALL_SID, "AccountSid": "AC" + "0" * 32, "From": "+15551230000", "To": "+15559870000",
-            "CallStatus": "ringing", "Direction": "inbound", **extra}  # fmt: skip
-
-
-async def post(base: str, path: str, params: dict[str, str], signature: str | None = "sign") -> httpx.Response:
-    url = base + path
-    headers = {}
-    if signature == "sign":
-        headers["X-Twilio-Signature"] = SIGNER.sign(url, params)
-    elif signature is not None:
-        headers["X-Twilio-Signature"] = signature
-    async with httpx.AsyncClient() as http:
-        return await http.post(url, data=params, headers=headers)
+from tests.telephony.server.harness import API, AUTH, SIGNER, call_params, make_services, open_media, post
 
 
 async def test_voice_webhook_answers_connect_stream_with_the_call_data_as_parameters(server) -> None:  # type: ignore[no-untyped-def]
@@ -102,12 +60,6 @@ async def test_signature_checking_can_be_turned_off_only_explicitly() -> None:
     async with serve_in_process(create_app(services)) as base:
         response = await post(base, "/twilio/voice", call_params(), None)
     assert response.status_code == 200
-
-
-async def open_media(base: str, signed_url: str | None) -> websockets.ClientConnection:
-    url = base.replace("http://", "ws://") + "/twilio/media"
-    headers = {"X-Twilio-Signature": SIGNER.sign(signed_url)} if signed_url else {}
-    return await websockets.connect(url, additional_headers=headers)
 
 
 @pytest.mark.parametrize(

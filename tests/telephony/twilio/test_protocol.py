@@ -441,12 +441,9 @@ def test_invalid_start_is_fatal_and_names_the_call(start: str) -> None:
 )
 def test_unsupported_media_format(field: str, value: object) -> None:
     protocol = MediaStreamProtocol()
-    error = assert_error(
-        protocol.receive(_with(DOC_START, ("start", "mediaFormat", field), value)),
-        ProtocolErrorKind.UNSUPPORTED_MEDIA_FORMAT,
-        fatal=True,
-    )
-    assert error.stream_sid == DOC_SID
+    started = protocol.receive(_with(DOC_START, ("start", "mediaFormat", field), value))
+    assert isinstance(started, Started) and started.call_sid == DOC_CALL  # still a start: checked, then handed on
+    assert started.media_problem is not None and "audio/x-mulaw" in started.media_problem
     # Every media message repeats the fatal error; control messages still work, so the session can hand off.
     assert_error(protocol.receive(media_json(2)), ProtocolErrorKind.UNSUPPORTED_MEDIA_FORMAT, fatal=True)
     assert protocol.receive(DOC_DTMF) == DtmfReceived(digit="1", sequence=5)

@@ -1,0 +1,198 @@
+"""Writes that must reach the store, whatever the store is doing: queued, retried until stored, spooled to disk.
+
+A webhook must answer Twilio within seconds, and a caller must be handed on, even while another process
+holds the database's write lock or the disk is full. So nothing on a call's path waits on the store for long:
+a write is queued here, and the caller waits at most `deadline_s` for it. One writer drains the queue in
+order, retrying with backoff until each write lands, and logs each failure with its key (the call SID).
+
+A call record's write is also spooled to disk first (`<spool>/<call_sid>.json`, replaced atomically); the
+spool file goes once the record is stored. A server that dies while the store is down finds the spooled
+records at its next start and stores them then (`recover`), so what the caller said is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from telephony.calls.records import CallRecord
+
+log = logging.getLogger(__name__)
+
+DEADLINE_S = 1.0  # the most a call's path waits for a write; Twilio's webhooks must answer within 5 s
+RETRY_INITIAL_S = 0.2
+RETRY_MAX_S = 10.0
+
+
+@dataclass
+class _Pending:
+    write: Callable[[], object]
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    failures: int = 0
+
+
+class Outbox:
+    """Queued store writes by key (a newer write for a key replaces one still waiting), drained in order."""
+
+    def __init__(
+        self,
+        spool_dir: Path | None = None,
+        *,
+        deadline_s: float = DEADLINE_S,
+        retry_initial_s: float = RETRY_INITIAL_S,
+        retry_max_s: float = RETRY_MAX_S,
+    ) -> None:
+        self.spool_dir = spool_dir
+        self.deadline_s = deadline_s
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        self._versions: dict[str, int] = {}  # the latest spooled snapshot of each call
+        self._stuck = False
+        self._wakeup: asyncio.Event | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        if spool_dir is not None:
+            spool_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def waiting(self) -> int:
+        """Writes not yet stored."""
+        return len(self._pending)
+
+    @property
+    def stuck(self) -> bool:
+        """The store is not taking writes right now (one failed, or took over the deadline): nobody should wait."""
+        return self._stuck
+
+    def pending(self, key: str) -> bool:
+        return key in self._pending
+
+    async def put(self, key: str, write: Callable[[], object], *, wait: bool = True) -> bool:
+        """Queue `write` under `key`; with `wait`, wait up to the deadline for it to land. True when stored."""
+        self._start()
+        entry = self._pending.get(key)
+        if entry is None:
+            entry = self._pending[key] = _Pending(write)
+        else:
+            entry.write = write  # the newer snapshot wins; it keeps its place in the queue
+        if self._wakeup is not None:
+            self._wakeup.set()
+        if not wait or self._stuck:  # a store that is stuck holds nobody up: the write is retried in the background
+            return False
+        try:
+            await asyncio.wait_for(asyncio.shield(entry.done.wait()), self.deadline_s)
+        except TimeoutError:
+            self._stuck = True
+            log.warning("store write %s takes over %.1f s; it stays queued and is retried", key, self.deadline_s)
+            return False
+        return True
+
+    async def save_record(self, record: CallRecord, store_call: Callable[[CallRecord], object]) -> bool:
+        """Queue a call record's write: a snapshot (the live record keeps changing), spooled to disk first."""
+        snapshot = record.model_copy(deep=True)
+        sid = snapshot.call_sid
+        version = self._versions[sid] = self._versions.get(sid, 0) + 1
+        self._spool(snapshot)
+
+        def write() -> None:
+            store_call(snapshot)
+            if self._versions.get(sid) == version:  # no newer snapshot was spooled meanwhile
+                self._unspool(sid)
+
+        return await self.put(f"call:{sid}", write)
+
+    def recover(self) -> list[CallRecord]:
+        """Call records a previous run spooled and never stored: to be queued again at start-up."""
+        if self.spool_dir is None:
+            return []
+        records: list[CallRecord] = []
+        for path in sorted(self.spool_dir.glob("*.json")):
+            try:
+                records.append(CallRecord.model_validate_json(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                log.error("could not read the spooled call record %s: %s (left in place)", path, exc)
+        return records
+
+    async def flush(self, timeout_s: float) -> bool:
+        """Wait until every queued write is stored, or `timeout_s` passes; True when none is left."""
+        waits = [entry.done.wait() for entry in self._pending.values()]
+        if waits:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*waits), timeout_s)
+        return not self._pending
+
+    async def aclose(self, timeout_s: float = 2.0) -> None:
+        """Store what can be stored in `timeout_s`; what cannot stays spooled for the next start."""
+        await self.flush(timeout_s)
+        self._closing = True
+        if self._pending:
+            log.error("%d store writes not done at shutdown (call records stay spooled)", len(self._pending))
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    # --- the writer ------------------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._writer is None and not self._closing:
+            self._wakeup = asyncio.Event()
+            self._writer = asyncio.create_task(self._drain(), name="store-outbox")
+
+    async def _drain(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is None:
+            return
+        while True:
+            if not self._pending:
+                wakeup.clear()
+                await wakeup.wait()
+                continue
+            key, entry = next(iter(self._pending.items()))
+            write = entry.write
+            try:
+                await asyncio.to_thread(write)
+            except Exception as exc:  # the store is locked, full, gone: keep it queued, try again later
+                self._stuck = True
+                entry.failures += 1
+                delay = min(self.retry_max_s, self.retry_initial_s * 2 ** (entry.failures - 1))
+                log.error("store write %s failed (%d times): %s; retrying in %.1f s", key, entry.failures, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            self._stuck = False
+            if self._pending.get(key) is entry and entry.write is write:  # not replaced while it was written
+                del self._pending[key]
+                entry.done.set()
+
+    # --- the spool ---------------------------------------------------------------------------------------------
+
+    def _spool_path(self, call_sid: str) -> Path | None:
+        if self.spool_dir is None or not call_sid.replace("_", "").isalnum():
+            return None
+        return self.spool_dir / f"{call_sid}.json"
+
+    def _spool(self, record: CallRecord) -> None:
+        path = self._spool_path(record.call_sid)
+        if path is None:
+            return
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(record.model_dump_json())
+            os.replace(tmp, path)
+        except OSError as exc:  # a full or read-only disk: the record is still queued in memory
+            log.error("could not spool call %s: %s", record.call_sid, exc)
+
+    def _unspool(self, call_sid: str) -> None:
+        path = self._spool_path(call_sid)
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
