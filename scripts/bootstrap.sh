@@ -16,6 +16,11 @@ esac
 apt_packages=()
 command -v espeak-ng >/dev/null 2>&1 || apt_packages+=(espeak-ng)
 ldconfig -p 2>/dev/null | grep -q 'libespeak-ng\.so' || apt_packages+=(libespeak-ng1)
+if [ "$job" = test ]; then
+  # The store tests start a throwaway PostgreSQL cluster of their own (tests/postgres.py) from these binaries.
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 ||
+    apt_packages+=(postgresql)
+fi
 if ((${#apt_packages[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo

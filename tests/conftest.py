@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import postgres_url
 from voice.errors import ModelNotFound
 from voice.models import DEFAULT_CACHE_DIR, DEFAULT_MODEL_NAME, MODEL_PATH_ENV, locate_model
+
+__all__ = ["postgres_url"]  # the throwaway PostgreSQL cluster (tests/postgres.py), for every test package
 
 
 def korean_model() -> Path | None:

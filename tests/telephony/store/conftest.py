@@ -1,9 +1,8 @@
-"""Store fixtures: a migrated store on a real SQLite file (and on PostgreSQL when HANDOFF_TEST_POSTGRES_URL names
-one), a clock the tests control, and a call record and handoff package built by hand."""
+"""Store fixtures: a migrated store on a real SQLite file and on PostgreSQL (a throwaway cluster the session starts,
+tests/postgres.py), a clock the tests control, and a call record and handoff package built by hand."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,17 +28,7 @@ ACCOUNT_SID = "AC" + "b" * 32
 STREAM_SID = "MZ" + "c" * 32
 HANDOFF_ID = f"{CALL_SID}-h1"
 START = datetime(2025, 6, 2, 9, 35, tzinfo=UTC)  # five minutes into the call below
-POSTGRES_URL = os.environ.get("HANDOFF_TEST_POSTGRES_URL")
-
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "postgresql",
-        marks=pytest.mark.skipif(
-            not POSTGRES_URL, reason="set HANDOFF_TEST_POSTGRES_URL to a scratch PostgreSQL database to run these"
-        ),
-    ),
-]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 class FakeClock:
@@ -58,15 +47,15 @@ class FakeClock:
 
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database nobody else uses: a file in a folder that does not exist yet, or the scratch PostgreSQL
-    database emptied of the store's tables."""
+    """A database nobody else uses: a file in a folder that does not exist yet, or the session's PostgreSQL
+    database emptied of the store's tables (the cluster starts at the first test that asks for it)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'data' / 'handoff.db'}"
         return
-    assert POSTGRES_URL is not None
-    _empty_postgres(POSTGRES_URL)
-    yield POSTGRES_URL
-    _empty_postgres(POSTGRES_URL)
+    url: str = request.getfixturevalue("postgres_url")
+    _empty_postgres(url)
+    yield url
+    _empty_postgres(url)
 
 
 def _empty_postgres(url: str) -> None:

@@ -1,0 +1,464 @@
+"""Many concurrent calls against `handoff serve` in another process: how long callers wait, and what a call costs.
+
+The server runs as `handoff serve --asr oracle` (the scripted transcriber: it hears each utterance's reference
+text, timed by the real VAD, so this measures everything but speech recognition; `bench/asr_capacity.py`
+measures that). Each caller is a lean Twilio stand-in on real HTTP and websockets: it answers the voice
+webhook's TwiML, opens the stream with the signed upgrade and the stream ticket, sends a 20 ms media message
+every 20 ms of wall time for the whole call (speech, then line noise, as Twilio does), plays the bot's audio
+back on a play-out clock, and echoes each mark when the audio before it has played, as Twilio does.
+
+Each caller waits for the greeting to finish, says its sentences with a pause, and hangs up after the last
+reply. What it measures:
+
+* **reply latency, client side**: from the moment it sent the frame that closes the end-of-speech window to the
+  first frame of the bot's reply reaching it (includes the server's queueing behind other calls, the dialog,
+  the prompt, and both loopback hops);
+* **reply latency, server side**: each turn's `after_window_ms` from the call record, cached prompts apart;
+* **greeting latency**: `start` sent to the first greeting frame received;
+* **server CPU**: user+system seconds of the server process over the steady part of the run, per call and per
+  inbound media frame (all its work included, not only parsing);
+* lost calls: any call that did not hear its greeting and every reply.
+
+Run it from the repository root in the project's environment; the target is 100 calls with p95 <= 100 ms::
+
+    python bench/load.py --calls 100
+    python bench/load.py --calls 25,50,100 --turns 3 --json /tmp/load.json
+    taskset -c 0,1 python bench/load.py --calls 100 --server-cpus 0,1
+
+The load generator shares the machine; its own CPU is reported so the server's share is clear.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import websockets
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from telephony.calls.admission import TICKET_PARAMETER  # noqa: E402
+from telephony.twilio.signatures import TwilioSignatureCheck  # noqa: E402
+from voice.codec import pcm16_to_ulaw, ulaw_to_pcm16  # noqa: E402
+from voice.vad import EndpointDetector, SpeechEnded, VadConfig  # noqa: E402
+from voice.wavfile import read_ulaw_wav  # noqa: E402
+
+FIXTURES = REPO_ROOT / "audio_fixtures"
+DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "load.json"
+AUTH = "bench-auth-token"
+API = "bench-api-token"
+FRAME_MS = 20
+FRAME_BYTES = 160
+PAUSE_AFTER_REPLY_MS = (400, 1200)  # a caller answers this long after the bot stops, at random
+TURNS = (  # what each caller says (the audio) and what the oracle hears (the text): a self-served call
+    ("orders/where_is_order.wav", "Where is my order? The number is 4 8 1 5 2 3."),
+    ("appointments/insurance.wav", "What are your opening hours on Saturday?"),
+    ("person/ask_for_agent.wav", "No, that's all. Thanks, bye."),
+)
+LINE_NOISE_RMS = 8.0  # a quiet line: webrtcvad hears it as silence
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of one process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def line_noise(frames: int, seed: int) -> list[str]:
+    """Quiet line hiss, as base64 payloads: the VAD hears it as silence, but it is not digital zero."""
+    rng = np.random.default_rng(seed)
+    pcm = np.clip(rng.normal(0.0, LINE_NOISE_RMS, frames * FRAME_BYTES), -32768, 32767).astype("<i2").tobytes()
+    ulaw = pcm16_to_ulaw(pcm)
+    return [base64.b64encode(ulaw[i : i + FRAME_BYTES]).decode() for i in range(0, len(ulaw), FRAME_BYTES)]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One thing a caller says: its frames, and how many frames after its first the server's VAD closes it."""
+
+    frames: list[str]
+    closes_after: int
+
+
+def sentence(path: Path, noise: list[str]) -> Sentence:
+    """The sentence's frames, and where the project's own VAD closes it when line noise follows (found by
+    running the detector over exactly what the caller sends): the moment the caller starts waiting."""
+    ulaw = read_ulaw_wav(path)
+    ulaw += b"\xff" * (-len(ulaw) % FRAME_BYTES)
+    frames = [base64.b64encode(ulaw[i : i + FRAME_BYTES]).decode() for i in range(0, len(ulaw), FRAME_BYTES)]
+    lead = 50
+    played = [noise[i % len(noise)] for i in range(lead)] + frames + [noise[i % len(noise)] for i in range(200)]
+    detector = EndpointDetector(VadConfig())
+    for index, payload in enumerate(played):
+        event = detector.feed(ulaw_to_pcm16(base64.b64decode(payload)), index * FRAME_MS)
+        if isinstance(event, SpeechEnded) and event.start_ms >= lead * FRAME_MS - 200:
+            return Sentence(frames, index - lead)  # the frame whose arrival closes it
+    raise SystemExit(f"the VAD never closes {path.name}")
+
+
+# --- the server ---------------------------------------------------------------------------------------------
+
+
+class ServerProcess:
+    """`handoff serve --asr oracle` on loopback, in its own process (optionally pinned to some CPUs)."""
+
+    def __init__(self, scratch: Path, tts_dir: Path, cpus: str | None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+        env.update({
+            "HANDOFF_PORT": str(self.port), "HANDOFF_ASR": "oracle", "HANDOFF_TWILIO_AUTH_TOKEN": AUTH,
+            "HANDOFF_API_TOKEN": API, "HANDOFF_TTS_CACHE_DIR": str(tts_dir), "HANDOFF_DATA_DIR": str(scratch / "data"),
+            "HANDOFF_REST_TRANSFERS": "false", "HANDOFF_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO_ROOT),
+        })  # fmt: skip
+        command = [sys.executable, "-m", "telephony.cli", "serve"]
+        if cpus:
+            command = ["taskset", "-c", cpus, *command]
+        self.log = scratch / "server.log"
+        self._log_file = self.log.open("w")
+        self.process = subprocess.Popen(command, env=env, cwd=scratch, stdout=self._log_file, stderr=subprocess.STDOUT)
+
+    async def wait_up(self, timeout_s: float = 300) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient() as http:
+            while True:
+                try:
+                    if (await http.get(self.base + "/healthz", timeout=1)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the server did not come up:\n" + self.log.read_text()[-3000:])
+                await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._log_file.close()
+
+
+# --- one caller ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CallResult:
+    call_sid: str
+    greeting_ms: float | None = None
+    replies_ms: list[float] = field(default_factory=list)
+    server_turns: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+class Caller:
+    """One Twilio call: plays the caller's frames in real time, plays the bot's audio out, echoes marks."""
+
+    def __init__(self, base: str, signer: TwilioSignatureCheck, turns: Sequence[Sentence], texts: Sequence[str],
+                 noise: list[str], seed: int) -> None:  # fmt: skip
+        self.base = base
+        self.signer = signer
+        self.turns = turns
+        self.texts = texts
+        self.noise = noise
+        self.rng = random.Random(seed)
+        self.call_sid = "CA" + secrets.token_hex(16)
+        self.stream_sid = "MZ" + secrets.token_hex(16)
+        self.result = CallResult(self.call_sid)
+        self._seq = 0
+        self._chunk = 0
+        self._play_end = 0.0  # wall time (perf_counter) when the bot's queued audio has played out
+        self._marks: list[tuple[float, str]] = []
+        self._waiting_since: float | None = None  # when we closed a window (or sent start) and await audio
+        self._heard_since_wait = False
+        self._closed = False
+
+    def _message(self, event: str, body: dict[str, Any]) -> str:
+        self._seq += 1
+        return json.dumps({"event": event, "sequenceNumber": str(self._seq), "streamSid": self.stream_sid, **body})
+
+    def _media(self, payload: str) -> str:
+        self._chunk += 1
+        self._seq += 1
+        return (
+            f'{{"event":"media","sequenceNumber":"{self._seq}","streamSid":"{self.stream_sid}","media":'
+            f'{{"track":"inbound","chunk":"{self._chunk}","timestamp":"{(self._chunk - 1) * FRAME_MS}",'
+            f'"payload":"{payload}"}}}}'
+        )
+
+    async def run(self, http: httpx.AsyncClient) -> CallResult:
+        try:
+            await self._call(http)
+        except Exception as exc:  # a lost call is a result to report, not a reason to stop the run
+            self.result.error = f"{type(exc).__name__}: {exc}"
+        return self.result
+
+    async def _call(self, http: httpx.AsyncClient) -> None:
+        headers = {"Authorization": f"Bearer {API}"}
+        script = {"utterances": [{"text": t, "confidence": 0.95} for t in self.texts]}
+        (await http.post(f"{self.base}/api/oracle/{self.call_sid}", json=script, headers=headers)).raise_for_status()
+        form = {"CallSid": self.call_sid, "AccountSid": "AC" + "0" * 32, "From": "+15551230000",
+                "To": "+15559870000", "CallStatus": "ringing", "Direction": "inbound"}  # fmt: skip
+        url = self.base + "/twilio/voice"
+        answer = await http.post(url, data=form, headers={"X-Twilio-Signature": self.signer.sign(url, form)})
+        answer.raise_for_status()
+        stream = ET.fromstring(answer.text).find("Connect/Stream")
+        if stream is None:
+            raise RuntimeError("no <Connect><Stream> in the answer")
+        params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+        if TICKET_PARAMETER not in params:
+            raise RuntimeError("no stream ticket")
+        stream_url = stream.get("url", "")
+        upgrade = {"X-Twilio-Signature": self.signer.sign(stream_url)}
+        async with websockets.connect(stream_url, additional_headers=upgrade, max_size=2**22) as ws:
+            await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+            start = {"accountSid": "AC" + "0" * 32, "streamSid": self.stream_sid, "callSid": self.call_sid,
+                     "tracks": ["inbound"], "customParameters": params,
+                     "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}  # fmt: skip
+            self._waiting_since = time.perf_counter()
+            await ws.send(self._message("start", {"start": start}))
+            reader = asyncio.create_task(self._read(ws))
+            try:
+                await self._talk(ws)
+                stop = {"accountSid": "AC" + "0" * 32, "callSid": self.call_sid}
+                await ws.send(self._message("stop", {"stop": stop}))
+            except websockets.ConnectionClosedOK:
+                if len(self.result.replies_ms) < len(self.turns):
+                    raise  # closed before the caller was answered: a lost call
+                # the bot said goodbye and ended the call while its last words played: a normal end
+            finally:
+                self._closed = True
+                reader.cancel()
+        record = await http.get(f"{self.base}/api/calls/{self.call_sid}", headers=headers)
+        if record.status_code == 200:
+            self.result.server_turns = list(record.json().get("latencies") or [])
+        if self.result.greeting_ms is None or len(self.result.replies_ms) < len(self.turns):
+            self.result.error = self.result.error or (
+                f"heard {len(self.result.replies_ms)} of {len(self.turns)} replies"
+                + ("" if self.result.greeting_ms is not None else ", and no greeting")
+            )
+
+    async def _read(self, ws: websockets.ClientConnection) -> None:
+        async for text in ws:
+            now = time.perf_counter()
+            message = json.loads(text)
+            event = message.get("event")
+            if event == "media":
+                if self._waiting_since is not None:
+                    waited = (now - self._waiting_since) * 1000
+                    if self.result.greeting_ms is None:
+                        self.result.greeting_ms = waited
+                    else:
+                        self.result.replies_ms.append(waited)
+                    self._waiting_since = None
+                audio_s = len(message["media"]["payload"]) * 3 / 4 / 8000
+                self._play_end = max(self._play_end, now) + audio_s
+            elif event == "mark":
+                self._marks.append((max(self._play_end, now), message["mark"]["name"]))
+            elif event == "clear":
+                self._play_end = now
+                self._marks = [(now, name) for _, name in self._marks]
+
+    async def _tick(self, ws: websockets.ClientConnection, payload: str, due: float) -> float:
+        """Send one frame at its due time (and any mark whose audio has played); the next frame's due time."""
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        now = time.perf_counter()
+        while self._marks and self._marks[0][0] <= now:
+            _, name = self._marks.pop(0)
+            await ws.send(self._message("mark", {"mark": {"name": name}}))
+        await ws.send(self._media(payload))
+        return due + FRAME_MS / 1000
+
+    def _bot_quiet(self, now: float) -> bool:
+        return self._waiting_since is None and now >= self._play_end and not self._marks
+
+    async def _talk(self, ws: websockets.ClientConnection) -> None:
+        due = time.perf_counter()
+        noise = 0
+        for frames in self.turns:
+            quiet_since: float | None = None
+            pause = self.rng.uniform(*PAUSE_AFTER_REPLY_MS) / 1000
+            deadline = time.perf_counter() + 60
+            while True:  # line noise until the bot has spoken and finished, then a human pause
+                now = time.perf_counter()
+                if self._bot_quiet(now):
+                    quiet_since = quiet_since or now
+                    if now - quiet_since >= pause:
+                        break
+                else:
+                    quiet_since = None
+                if now > deadline:
+                    raise TimeoutError("the bot never finished speaking")
+                due = await self._tick(ws, self.noise[noise % len(self.noise)], due)
+                noise += 1
+            for index in range(max(len(frames.frames), frames.closes_after + 1)):
+                if index < len(frames.frames):
+                    payload = frames.frames[index]
+                else:
+                    payload, noise = self.noise[noise % len(self.noise)], noise + 1
+                due = await self._tick(ws, payload, due)
+                if index == frames.closes_after:  # the server's VAD closes the window on this frame
+                    self._waiting_since = time.perf_counter()
+        deadline = time.perf_counter() + 30
+        while not self._bot_quiet(time.perf_counter()) and time.perf_counter() < deadline:
+            due = await self._tick(ws, self.noise[noise % len(self.noise)], due)
+            noise += 1
+
+
+# --- a run --------------------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+async def run_point(base: str, pid: int, calls: int, ramp_s: float, turns: int, seed: int) -> dict[str, Any]:
+    signer = TwilioSignatureCheck(AUTH)
+    chosen = TURNS[:turns]
+    noise = line_noise(500, seed)
+    frames = [sentence(FIXTURES / wav, noise) for wav, _ in chosen]
+    texts = [text for _, text in chosen]
+    callers = [Caller(base, signer, frames, texts, noise, seed + i) for i in range(calls)]
+    limits = httpx.Limits(max_connections=calls * 2, max_keepalive_connections=calls)
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0)) as http:
+
+        async def staggered(index: int, caller: Caller) -> CallResult:
+            await asyncio.sleep(ramp_s * index / max(calls, 1))
+            return await caller.run(http)
+
+        cpu_before, own_before, wall_before = cpu_seconds(pid), time.process_time(), time.perf_counter()
+        results = await asyncio.gather(*(staggered(i, c) for i, c in enumerate(callers)))
+        cpu_after, own_after, wall_after = cpu_seconds(pid), time.process_time(), time.perf_counter()
+    wall = wall_after - wall_before
+    frames_sent = sum(c._chunk for c in callers)
+    call_seconds = frames_sent * FRAME_MS / 1000
+    server_cpu = cpu_after - cpu_before
+    replies = [ms for r in results for ms in r.replies_ms]
+    greetings = [r.greeting_ms for r in results if r.greeting_ms is not None]
+    server = [t for r in results for t in r.server_turns if t.get("after_window_ms") is not None]
+    cached = [float(t["after_window_ms"]) for t in server if t.get("cached")]
+    uncached = [float(t["after_window_ms"]) for t in server if not t.get("cached")]
+    lost = [r for r in results if r.error]
+    return {
+        "calls": calls,
+        "turns_per_call": turns,
+        "wall_s": round(wall, 1),
+        "lost_calls": len(lost),
+        "lost_examples": [r.error for r in lost[:5]],
+        "reply_ms_client": {"n": len(replies), "p50": percentile(replies, 50), "p95": percentile(replies, 95),
+                            "max": percentile(replies, 100)},
+        "reply_ms_server_cached": {"n": len(cached), "p50": percentile(cached, 50), "p95": percentile(cached, 95)},
+        "reply_ms_server_uncached": {"n": len(uncached), "p50": percentile(uncached, 50),
+                                     "p95": percentile(uncached, 95)},
+        "greeting_ms": {"n": len(greetings), "p50": percentile(greetings, 50), "p95": percentile(greetings, 95)},
+        "server_cpu_s": round(server_cpu, 2),
+        "server_cores_busy": round(server_cpu / wall, 2) if wall else None,
+        "server_cpu_ms_per_call_second": round(server_cpu * 1000 / call_seconds, 2) if call_seconds else None,
+        "server_us_per_inbound_frame": round(server_cpu * 1e6 / frames_sent, 1) if frames_sent else None,
+        "load_generator_cpu_s": round(own_after - own_before, 2),
+    }  # fmt: skip
+
+
+def environment() -> dict[str, Any]:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    return {
+        "python": platform.python_version(),
+        "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name")), platform.processor()),
+        "cpus": os.cpu_count(),
+        "git_commit": commit.stdout.strip() or None,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }  # fmt: skip
+
+
+def print_point(point: dict[str, Any]) -> None:
+    client, cached, uncached = (
+        point["reply_ms_client"],
+        point["reply_ms_server_cached"],
+        point["reply_ms_server_uncached"],
+    )
+    print(
+        f"{point['calls']:>4} calls  lost {point['lost_calls']}  "
+        f"reply (client) p50 {client['p50']} p95 {client['p95']} max {client['max']} ms (n={client['n']})  "
+        f"server cached p50 {cached['p50']} p95 {cached['p95']}; uncached p50 {uncached['p50']} p95 {uncached['p95']} "
+        f"(n={uncached['n']})  greeting p50 {point['greeting_ms']['p50']} p95 {point['greeting_ms']['p95']} ms  "
+        f"server {point['server_cores_busy']} cores, {point['server_cpu_ms_per_call_second']} ms CPU per call-second, "
+        f"{point['server_us_per_inbound_frame']} µs per frame  (load generator {point['load_generator_cpu_s']} s CPU)"
+    )
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    scratch = Path(tempfile.mkdtemp(prefix="handoff-load-"))
+    tts_dir = Path(args.tts_cache)
+    tts_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any call
+    server = ServerProcess(scratch, tts_dir, args.server_cpus)
+    points = []
+    try:
+        await server.wait_up()
+        if args.warm:  # one call first, so the prompts the calls need are synthesised and cached
+            await run_point(server.base, server.process.pid, 1, 0.0, args.turns, args.seed)
+        for calls in [int(c) for c in args.calls.split(",")]:
+            point = await run_point(server.base, server.process.pid, calls, args.ramp, args.turns, args.seed)
+            print_point(point)
+            points.append(point)
+    finally:
+        server.stop()
+    return {"environment": environment(), "server_cpus": args.server_cpus, "points": points}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", default="100", help="numbers of concurrent calls to run, one point each")
+    parser.add_argument("--turns", type=int, default=len(TURNS), choices=range(1, len(TURNS) + 1))
+    parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the calls arrive")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--server-cpus", default=None, help="taskset CPU list for the server (default: any)")
+    parser.add_argument("--tts-cache", default=str(REPO_ROOT / "bench" / "results" / "tts"), help="prompt cache")
+    parser.add_argument("--no-warm", dest="warm", action="store_false", help="skip the warm-up call")
+    parser.add_argument("--json", default=str(DEFAULT_JSON), help="where the results go")
+    args = parser.parse_args(argv)
+    result = asyncio.run(main_async(args))
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"results: {out}")
+    lost = sum(p["lost_calls"] for p in result["points"])
+    return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
