@@ -132,14 +132,14 @@ def sentence(path: Path, noise: list[str]) -> Sentence:
 class ServerProcess:
     """`handoff serve --asr oracle` on loopback, in its own process (optionally pinned to some CPUs)."""
 
-    def __init__(self, scratch: Path, tts_dir: Path, cpus: str | None) -> None:
+    def __init__(self, scratch: Path, tts_dir: Path, cpus: str | None, root: Path = REPO_ROOT) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
         env.update({
             "HANDOFF_PORT": str(self.port), "HANDOFF_ASR": "oracle", "HANDOFF_TWILIO_AUTH_TOKEN": AUTH,
             "HANDOFF_API_TOKEN": API, "HANDOFF_TTS_CACHE_DIR": str(tts_dir), "HANDOFF_DATA_DIR": str(scratch / "data"),
-            "HANDOFF_REST_TRANSFERS": "false", "HANDOFF_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO_ROOT),
+            "HANDOFF_REST_TRANSFERS": "false", "HANDOFF_LOG_LEVEL": "warning", "PYTHONPATH": str(root),
         })  # fmt: skip
         command = [sys.executable, "-m", "telephony.cli", "serve"]
         if cpus:
@@ -204,6 +204,8 @@ class Caller:
         self._waiting_since: float | None = None  # when we closed a window (or sent start) and await audio
         self._heard_since_wait = False
         self._closed = False
+        self.ticketed = False
+        self.streaming = False  # the media stream is open and the caller is on it
 
     def _message(self, event: str, body: dict[str, Any]) -> str:
         self._seq += 1
@@ -238,8 +240,7 @@ class Caller:
         if stream is None:
             raise RuntimeError("no <Connect><Stream> in the answer")
         params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
-        if TICKET_PARAMETER not in params:
-            raise RuntimeError("no stream ticket")
+        self.ticketed = TICKET_PARAMETER in params  # servers before the stream tickets issue none
         stream_url = stream.get("url", "")
         upgrade = {"X-Twilio-Signature": self.signer.sign(stream_url)}
         async with websockets.connect(stream_url, additional_headers=upgrade, max_size=2**22) as ws:
@@ -250,6 +251,7 @@ class Caller:
             self._waiting_since = time.perf_counter()
             await ws.send(self._message("start", {"start": start}))
             reader = asyncio.create_task(self._read(ws))
+            self.streaming = True
             try:
                 await self._talk(ws)
                 stop = {"accountSid": "AC" + "0" * 32, "callSid": self.call_sid}
@@ -260,6 +262,7 @@ class Caller:
                 # the bot said goodbye and ended the call while its last words played: a normal end
             finally:
                 self._closed = True
+                self.streaming = False
                 reader.cancel()
         record = await http.get(f"{self.base}/api/calls/{self.call_sid}", headers=headers)
         if record.status_code == 200:
@@ -342,6 +345,30 @@ class Caller:
 # --- a run --------------------------------------------------------------------------------------------------
 
 
+async def steady_state(pid: int, callers: Sequence[Caller]) -> dict[str, Any]:
+    """The server's CPU per inbound frame while every call is live (no call arriving or leaving): the per-frame
+    cost with turns, prompts and saves included, and without the per-call HTTP work at the edges."""
+    samples: list[tuple[float, float, int]] = []
+    try:
+        while True:
+            await asyncio.sleep(0.5)
+            live = sum(1 for c in callers if c.streaming)
+            if live == len(callers):
+                samples.append((time.perf_counter(), cpu_seconds(pid), sum(c._chunk for c in callers)))
+            elif samples:
+                break
+    except asyncio.CancelledError:
+        pass
+    if len(samples) < 2 or samples[-1][2] == samples[0][2]:
+        return {"seconds": 0.0}
+    (t0, cpu0, frames0), (t1, cpu1, frames1) = samples[0], samples[-1]
+    return {
+        "seconds": round(t1 - t0, 1),
+        "server_cores_busy": round((cpu1 - cpu0) / (t1 - t0), 3),
+        "server_us_per_inbound_frame": round((cpu1 - cpu0) * 1e6 / (frames1 - frames0), 1),
+    }
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
@@ -361,8 +388,11 @@ async def run_point(base: str, pid: int, calls: int, ramp_s: float, turns: int, 
             return await caller.run(http)
 
         cpu_before, own_before, wall_before = cpu_seconds(pid), time.process_time(), time.perf_counter()
+        monitor = asyncio.create_task(steady_state(pid, callers))
         results = await asyncio.gather(*(staggered(i, c) for i, c in enumerate(callers)))
         cpu_after, own_after, wall_after = cpu_seconds(pid), time.process_time(), time.perf_counter()
+        monitor.cancel()
+        steady = await asyncio.gather(monitor, return_exceptions=True)
     wall = wall_after - wall_before
     frames_sent = sum(c._chunk for c in callers)
     call_seconds = frames_sent * FRAME_MS / 1000
@@ -390,6 +420,7 @@ async def run_point(base: str, pid: int, calls: int, ramp_s: float, turns: int, 
         "server_cpu_ms_per_call_second": round(server_cpu * 1000 / call_seconds, 2) if call_seconds else None,
         "server_us_per_inbound_frame": round(server_cpu * 1e6 / frames_sent, 1) if frames_sent else None,
         "load_generator_cpu_s": round(own_after - own_before, 2),
+        "steady_state": steady[0] if isinstance(steady[0], dict) else None,
     }  # fmt: skip
 
 
@@ -417,7 +448,8 @@ def print_point(point: dict[str, Any]) -> None:
         f"server cached p50 {cached['p50']} p95 {cached['p95']}; uncached p50 {uncached['p50']} p95 {uncached['p95']} "
         f"(n={uncached['n']})  greeting p50 {point['greeting_ms']['p50']} p95 {point['greeting_ms']['p95']} ms  "
         f"server {point['server_cores_busy']} cores, {point['server_cpu_ms_per_call_second']} ms CPU per call-second, "
-        f"{point['server_us_per_inbound_frame']} µs per frame  (load generator {point['load_generator_cpu_s']} s CPU)"
+        f"{point['server_us_per_inbound_frame']} µs per frame; with every call live: {point['steady_state']}  "
+        f"(load generator {point['load_generator_cpu_s']} s CPU)"
     )
 
 
@@ -425,7 +457,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     scratch = Path(tempfile.mkdtemp(prefix="handoff-load-"))
     tts_dir = Path(args.tts_cache)
     tts_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any call
-    server = ServerProcess(scratch, tts_dir, args.server_cpus)
+    server = ServerProcess(scratch, tts_dir, args.server_cpus, Path(args.server_root))
     points = []
     try:
         await server.wait_up()
@@ -437,7 +469,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             points.append(point)
     finally:
         server.stop()
-    return {"environment": environment(), "server_cpus": args.server_cpus, "points": points}
+    return {"environment": environment(), "server_root": args.server_root, "server_cpus": args.server_cpus,
+            "points": points}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -448,6 +481,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--server-cpus", default=None, help="taskset CPU list for the server (default: any)")
     parser.add_argument("--tts-cache", default=str(REPO_ROOT / "bench" / "results" / "tts"), help="prompt cache")
+    parser.add_argument(
+        "--server-root", default=str(REPO_ROOT), help="the checkout whose server to run (another commit, to compare)"
+    )
     parser.add_argument("--no-warm", dest="warm", action="store_false", help="skip the warm-up call")
     parser.add_argument("--json", default=str(DEFAULT_JSON), help="where the results go")
     args = parser.parse_args(argv)

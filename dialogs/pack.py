@@ -367,6 +367,11 @@ class BotPack(_Strict):
     attempts: dict[str, str] = Field(description="what the bot tried, as the summary lists it")
     agent: AgentWords
     after_stream: AfterStreamWords
+    dispositions: list[str] = Field(
+        default_factory=lambda: ["resolved", "follow_up", "callback_scheduled", "transferred", "caller_left"],
+        min_length=1,
+        description="what an agent's wrap-up may say became of a handed-off call",
+    )
     source: str = Field("", exclude=True)
     _classifier: IntentClassifier | None = PrivateAttr(default=None)
 

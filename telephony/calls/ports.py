@@ -17,6 +17,7 @@ from dialogs.pack import CallerProfile
 from dialogs.routing import Availability, Router
 from dialogs.tools import ToolBox
 from telephony.calls.admission import StreamTickets
+from telephony.calls.metrics import DISCARDED, Metrics
 from telephony.calls.records import CallRecord
 from telephony.calls.registry import CallRegistry, LiveStreams
 from voice.recognition import RecognitionService
@@ -85,3 +86,4 @@ class SessionDeps:
     desk: DecisionHandler | None = None
     caller_profile: CallerProfile | None = None  # the pack's tool that gives a caller's tier, for routing
     tickets: StreamTickets | None = None  # None: every stream is admitted (tests that drive a session directly)
+    metrics: Metrics = DISCARDED  # the server's Prometheus series; by default counted and served by nobody

@@ -77,6 +77,9 @@ class CallDecision(BaseModel):
     kind: Literal["handoff", "end"]
     reason: str
     decided_ms: int
+    # The wall-clock instant (epoch seconds) of the decision: the desk measures the time to a person from it,
+    # also after a restart, when the call clock (`decided_ms`) means nothing to the webhooks that follow.
+    decided_at: float | None = None
     package: HandoffPackage | None = None
     routing: RoutingDecision | None = None
     callback: CallbackRequest | None = None

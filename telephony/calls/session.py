@@ -99,6 +99,7 @@ class CallSession:
         self._tasks: set[asyncio.Future[None]] = set()
         self._failing: asyncio.Future[None] | None = None  # handing the call on after its recogniser failed
         self.refused = False  # not admitted: this stream never speaks for any call
+        self._live = False  # counted in the live-calls gauge
 
     @property
     def call_sid(self) -> str | None:
@@ -187,6 +188,8 @@ class CallSession:
         record.asr_engine = self.deps.recognition.name
         record.base_url = record.base_url or self.base_url
         self.deps.streams.add(event.call_sid, self)
+        self._live = True
+        self.deps.metrics.call_started()  # balanced in `end`, which runs for every stream that got this far
         self._note("start", stream_sid=event.stream_sid)
         self._keep_progress()  # stored from its first second: a crash before any decision loses nothing
         self._worker = RecognitionWorker(
@@ -265,6 +268,7 @@ class CallSession:
 
     def _on_recognition_failed(self, error: RecognizerFailed) -> None:
         """The caller can no longer be heard: hand them on now, with what they already said."""
+        self.deps.metrics.recognizer_failed()
         if self._ended or self.closing or self._failing is not None:
             return
         self._note("recognizer_failed", error=str(error)[:200])
@@ -344,8 +348,13 @@ class CallSession:
     def _keep_decision(self, decision: CallDecision) -> None:
         if self.record is None or self.record.decision is not None:
             return
+        decision.decided_at = time.time()
         self.record.decision = decision
         self.record.status = "decided"
+        package = decision.package
+        if decision.kind == "handoff" and package is not None:
+            queue = decision.routing.queue if decision.routing is not None else package.recommended_queue
+            self.deps.metrics.handoff(package.reason.category, package.reason.trigger, queue)
         self._note("decision", decision=decision.kind, reason=decision.reason)
         if self.deps.desk is not None:
             self._background(self.deps.desk.decided(self.record))
@@ -441,15 +450,15 @@ class CallSession:
         heard, self._pending_turn = self._pending_turn, None
         if heard is None or self.record is None:
             return
-        self.record.latencies.append(
-            TurnLatency(
-                last_voiced_ms=heard.last_voiced_ms,
-                window_closed_ms=heard.end_ms,
-                after_window_ms=round((time.perf_counter() - heard.window_closed_at) * 1000, 3),
-                prompt_id=prompt_id,
-                cached=cached,
-            )
+        latency = TurnLatency(
+            last_voiced_ms=heard.last_voiced_ms,
+            window_closed_ms=heard.end_ms,
+            after_window_ms=round((time.perf_counter() - heard.window_closed_at) * 1000, 3),
+            prompt_id=prompt_id,
+            cached=cached,
         )
+        self.record.latencies.append(latency)
+        self.deps.metrics.turn_latency(latency.after_window_ms, cached=cached)
 
     async def _close_for_decision(self) -> None:
         """Carry out the decision: move the live call with REST, or close the stream so Twilio asks
@@ -501,6 +510,9 @@ class CallSession:
 
     async def end(self, how: StreamEnd) -> None:
         """The stream is over: keep every word the caller said, and record how it ended."""
+        if self._live:  # first, and once even if two ends overlap: whatever fails below, the call is not live
+            self._live = False
+            self.deps.metrics.call_ended()
         if self._ended:
             return
         if self.refused or self.record is None:  # a refused stream, or one that never started: no call of ours

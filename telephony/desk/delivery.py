@@ -291,8 +291,8 @@ class HandoffDeliverer:
         if self.outbox is None:
             await asyncio.to_thread(write, *args)
             return
-        key = f"delivery:{delivery_id}:{getattr(write, '__name__', 'write')}"
-        await self.outbox.put(key, lambda: write(*args))
+        operation = getattr(write, "__name__", "write")
+        await self.outbox.put(f"delivery:{delivery_id}:{operation}", lambda: write(*args), operation=operation)
 
     async def _post(self, delivery_id: str, url: str, body: bytes) -> _Attempt:
         """One signed POST, reduced to an `_Attempt`; nothing raised here escapes as a delivery failure."""

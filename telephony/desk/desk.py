@@ -9,11 +9,13 @@ themselves live beside it: `transfers` (dials and their callbacks), `callbacks`,
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 
 from dialogs.pack import BotPack
 from dialogs.package import EscalationReason
 from dialogs.summary import fallback_package
+from telephony.calls.metrics import Metrics
 from telephony.calls.records import CallDecision, CallRecord
 from telephony.desk.callbacks import Callbacks
 from telephony.desk.delivery import HandoffDeliverer
@@ -40,8 +42,10 @@ class HandoffDesk:
         callbacks: Callbacks,
         voicemail: Voicemails,
         deliverer: HandoffDeliverer | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ledger = ledger
+        self.metrics = metrics if metrics is not None else ledger.metrics
         self.pack = pack
         self.transfers = transfers
         self.callbacks = callbacks
@@ -130,8 +134,9 @@ class HandoffDesk:
                 self.pack, call_sid, caller=record.caller, transcript=record.transcript(), reason=reason
             )
             decision = record.decision = CallDecision(
-                kind="handoff", reason="stream_lost", decided_ms=0, package=package
+                kind="handoff", reason="stream_lost", decided_ms=0, decided_at=time.time(), package=package
             )
+            self.metrics.handoff(reason.category, reason.trigger, package.recommended_queue)
             say_first = self.pack.after_stream.sorry_transfer
             await self.decided(record)
         document = self.transfers.twiml_for(record, decision, base, say_first=say_first)

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from telephony.calls.metrics import Metrics
 from telephony.calls.records import CallRecord
 from telephony.calls.registry import CallRegistry
 from telephony.desk.outbox import Outbox
@@ -39,11 +40,14 @@ class Ledger:
         store: Store | None,
         outbox: Outbox | None = None,
         read_deadline_s: float = READ_DEADLINE_S,
+        metrics: Metrics | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.outbox = outbox or Outbox()
         self.read_deadline_s = read_deadline_s
+        # The outbox's by default: the desk's parts count into it too, so one `Metrics` given to the outbox serves all.
+        self.metrics = metrics if metrics is not None else self.outbox.metrics
         self._serial = itertools.count(1)
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
@@ -57,6 +61,7 @@ class Ledger:
             log.error("store read %s timed out after %.1f s; answering from memory", fn.__name__, deadline)
         except Exception as exc:  # the store failed: the caller is still answered
             log.error("store read %s failed: %s; answering from memory", fn.__name__, exc)
+        self.metrics.store_failed(fn.__name__, "read")
         return None
 
     async def write(self, call_sid: str, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
@@ -64,7 +69,7 @@ class Ledger:
         if self.store is None:
             return
         key = f"{fn.__name__}:{call_sid}:{next(self._serial)}"
-        await self.outbox.put(key, lambda: fn(*args, **kwargs))
+        await self.outbox.put(key, lambda: fn(*args, **kwargs), operation=fn.__name__)
 
     def get(self, call_sid: str) -> CallRecord | None:
         return self.registry.get(call_sid)

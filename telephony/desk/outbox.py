@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from telephony.calls.metrics import DISCARDED, Metrics
 from telephony.calls.records import CallRecord
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ RETRY_MAX_S = 10.0
 @dataclass
 class _Pending:
     write: Callable[[], object]
+    operation: str  # what the write does (`save_call`, `log_event`): its failures are counted by this name
     done: asyncio.Event = field(default_factory=asyncio.Event)
     failures: int = 0
 
@@ -48,8 +50,10 @@ class Outbox:
         deadline_s: float = DEADLINE_S,
         retry_initial_s: float = RETRY_INITIAL_S,
         retry_max_s: float = RETRY_MAX_S,
+        metrics: Metrics = DISCARDED,
     ) -> None:
         self.spool_dir = spool_dir
+        self.metrics = metrics
         self.deadline_s = deadline_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
@@ -75,12 +79,15 @@ class Outbox:
     def pending(self, key: str) -> bool:
         return key in self._pending
 
-    async def put(self, key: str, write: Callable[[], object], *, wait: bool = True) -> bool:
-        """Queue `write` under `key`; with `wait`, wait up to the deadline for it to land. True when stored."""
+    async def put(self, key: str, write: Callable[[], object], *, wait: bool = True, operation: str = "write") -> bool:
+        """Queue `write` under `key`; with `wait`, wait up to the deadline for it to land. True when stored.
+
+        `operation` names the write in the failure count: a store method's name, never the key (it holds a SID).
+        """
         self._start()
         entry = self._pending.get(key)
         if entry is None:
-            entry = self._pending[key] = _Pending(write)
+            entry = self._pending[key] = _Pending(write, operation)
         else:
             entry.write = write  # the newer snapshot wins; it keeps its place in the queue
         if self._wakeup is not None:
@@ -107,7 +114,7 @@ class Outbox:
             if self._versions.get(sid) == version:  # no newer snapshot was spooled meanwhile
                 self._unspool(sid)
 
-        return await self.put(f"call:{sid}", write)
+        return await self.put(f"call:{sid}", write, operation=getattr(store_call, "__name__", "save_call"))
 
     def recover(self) -> list[CallRecord]:
         """Call records a previous run spooled and never stored: to be queued again at start-up."""
@@ -163,6 +170,7 @@ class Outbox:
             except Exception as exc:  # the store is locked, full, gone: keep it queued, try again later
                 self._stuck = True
                 entry.failures += 1
+                self.metrics.store_failed(entry.operation, "write")
                 delay = min(self.retry_max_s, self.retry_initial_s * 2 ** (entry.failures - 1))
                 log.error("store write %s failed (%d times): %s; retrying in %.1f s", key, entry.failures, exc, delay)
                 await asyncio.sleep(delay)

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 
 from dialogs.pack import BotPack
 from dialogs.routing import Target
 from dialogs.summary import whisper
+from telephony.calls.metrics import Metrics
 from telephony.calls.records import AttemptNote, CallDecision, CallRecord
 from telephony.desk.callbacks import Callbacks
 from telephony.desk.ledger import Ledger
-from telephony.desk.outcomes import NextStep, next_step, outcome_of
+from telephony.desk.outcomes import NextStep, Outcome, next_step, outcome_of
 from telephony.desk.targets import TransferConfig, transfer_twiml
 from telephony.twilio import twiml
 from telephony.twilio.errors import TransferError
@@ -29,9 +31,16 @@ class Transfers:
     """Carries a handoff to a person through Twilio: REST or `<Connect action>`, then the dial callbacks."""
 
     def __init__(
-        self, ledger: Ledger, pack: BotPack, config: TransferConfig, callbacks: Callbacks, rest: TwilioRest | None
+        self,
+        ledger: Ledger,
+        pack: BotPack,
+        config: TransferConfig,
+        callbacks: Callbacks,
+        rest: TwilioRest | None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ledger = ledger
+        self.metrics = metrics if metrics is not None else ledger.metrics
         self.pack = pack
         self.queues = {q.name: q for q in pack.queues}
         self.config = config
@@ -125,9 +134,11 @@ class Transfers:
             return twiml.say_and_hang_up(self.pack.agent.caller_gone, self.language)
         if record is not None and digits == "1":
             record.progress.accepted.append(attempt)
-            await self.ledger.first_time(
+            first = await self.ledger.first_time(
                 call_sid, "whisper_accepted", f"{call_sid}:accepted:{attempt}", {"attempt": attempt}
             )
+            if first:  # the empty answer below bridges the caller now
+                self._reached_person(record, time.time())
             return twiml.bridge()
         return twiml.hang_up()
 
@@ -154,6 +165,11 @@ class Transfers:
         detail = {"attempt": attempt, "status": status, "outcome": outcome.value}
         first = await self.ledger.first_time(call_sid, "dial_status", f"{call_sid}:dial:{attempt}", detail)
         if first:
+            self.metrics.dial_outcome(outcome.value)
+            if outcome is Outcome.BRIDGED and attempt not in progress.accepted:
+                # Bridged with no key press seen: it happened when the agent answered, the dial's duration ago
+                # (this callback comes only once the bridged call is over).
+                self._reached_person(record, time.time() - _int(form.get("DialCallDuration")))
             progress.attempts.append(
                 AttemptNote(attempt=attempt, target=target.describe(), dial_status=status, outcome=outcome.value)
             )
@@ -205,6 +221,12 @@ class Transfers:
             urls.of("/twilio/fallback-choice", Digits="timeout"),
             self.language,
         )
+
+    def _reached_person(self, record: CallRecord, bridged_at: float) -> None:
+        """Count the time to a person: from the decision's wall-clock instant to the bridge."""
+        decision = record.decision
+        if decision is not None and decision.decided_at is not None:
+            self.metrics.time_to_human(bridged_at - decision.decided_at)
 
     async def cancel_agent_leg(self, agent_sid: str, *, in_progress: bool) -> None:
         if self.rest is None:

@@ -38,7 +38,10 @@ async def serve_in_process(app: Any) -> AsyncIterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", ws="websockets-sansio", ws_per_message_deflate=False,
+        timeout_graceful_shutdown=3,  # an open browser (its event stream) must not hold a test's server up
+    )  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -14,6 +14,7 @@ from telephony.server.http import require_token, services_of
 T = TypeVar("T")
 
 CallSid = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+HandoffId = Annotated[str, Path(min_length=1, max_length=128)]
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # a row id the database can hold; anything else is a 422
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
@@ -57,6 +58,19 @@ async def list_handoffs(
 ) -> list[dict[str, Any]]:
     store = services_of(request).store
     return list(await stored(store.list_handoffs, status=status, queue=queue, limit=limit))
+
+
+@router.get("/wrapups", summary="Agents' wrap-ups with their feedback on the summary, newest first")
+async def list_wrapups(request: Request, queue: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
+    return list(await stored(services_of(request).store.list_wrapups, limit, queue))
+
+
+@router.get("/handoffs/{handoff_id}/wrapup", summary="The wrap-up of one handoff")
+async def get_wrapup(request: Request, handoff_id: HandoffId) -> dict[str, Any]:
+    row = await stored(services_of(request).store.wrapup, handoff_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no wrap-up for handoff {handoff_id}")
+    return dict(row)
 
 
 @router.get("/callbacks", summary="Callback requests, by status")

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from telephony.server import api, media, oracle_api, twilio_routes
+from telephony.server import api, media, metrics_route, oracle_api, twilio_routes
+from telephony.server.console import routes as console
 from telephony.server.http import base_url, xml
 from telephony.server.services import Services, oracle_of
 from telephony.store.errors import StoreError
@@ -45,6 +46,10 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(twilio_routes.router)
     app.include_router(media.router)
     app.include_router(api.router)
+    app.include_router(console.router)
+    app.include_router(metrics_route.router)
+    app.mount("/console/static", console.static, name="console-static")
+    app.add_exception_handler(console.NotSignedIn, to_sign_in)
     if oracle_of(services.recognition) is not None:
         app.include_router(oracle_api.router)
     app.add_exception_handler(StoreError, on_store_error)
@@ -55,6 +60,11 @@ def create_app(services: Services) -> FastAPI:
         return {"status": "ok", "asr": services.recognition.name}
 
     return app
+
+
+async def to_sign_in(request: Request, exc: Exception) -> Response:
+    """A console page without a signed-in account: the browser goes to the sign-in page."""
+    return RedirectResponse("/console/login", status_code=303)
 
 
 async def on_store_error(request: Request, exc: Exception) -> Response:

@@ -19,6 +19,7 @@ from dialogs.pack import BotPack, load_pack
 from dialogs.routing import Availability, Router, ScheduleAvailability
 from dialogs.tools import ToolBox, load_toolbox
 from telephony.calls.admission import StreamTickets, ticket_secret
+from telephony.calls.metrics import Metrics
 from telephony.calls.ports import SessionConfig, SessionDeps, Synthesizer
 from telephony.calls.registry import CallRegistry, LiveStreams
 from telephony.calls.session import CallSession
@@ -33,6 +34,8 @@ from telephony.desk.transfers import Transfers
 from telephony.desk.upkeep import Upkeep
 from telephony.desk.voicemail import Voicemails
 from telephony.server.auth import ApiTokenCheck
+from telephony.server.console.accounts import ConsoleAuth
+from telephony.server.console.watch import QueueWatch
 from telephony.server.settings import Settings
 from telephony.store import Store, sqlite_url
 from telephony.twilio.rest import TwilioRest
@@ -84,6 +87,9 @@ class Services:
     clock: Callable[[], datetime]
     tickets: StreamTickets
     upkeep: Upkeep
+    console_auth: ConsoleAuth
+    queue_watch: QueueWatch
+    metrics: Metrics
     dialer: CallbackDialer | None = None
 
     async def start(self) -> None:
@@ -118,6 +124,7 @@ class Services:
             desk=self.desk,
             caller_profile=self.pack.caller_profile,
             tickets=self.tickets,
+            metrics=self.metrics,
         )
 
     async def aclose(self) -> None:
@@ -161,7 +168,8 @@ def build_services(
         else None
     )
     clock = _clock(settings.fixed_now)
-    outbox = Outbox(settings.data_dir / "outbox")
+    metrics = Metrics()
+    outbox = Outbox(settings.data_dir / "outbox", metrics=metrics)
     deliverer = _deliverer(settings, store, outbox)
     registry = CallRegistry()
     ledger = Ledger(registry, store, outbox)
@@ -191,6 +199,9 @@ def build_services(
         clock=clock,
         tickets=StreamTickets(ticket_secret(auth_token)),
         upkeep=Upkeep(ledger, deliverer, live=lambda sid: streams.get(sid) is not None),
+        console_auth=ConsoleAuth(store),
+        queue_watch=QueueWatch(store),
+        metrics=metrics,
         dialer=_dialer(settings, pack, store, rest, clock),
     )
 

@@ -8,7 +8,10 @@ rebuilt after a restart that did not load the stored call first) cannot wipe wha
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dialogs.package import HandoffPackage
@@ -69,7 +72,8 @@ def prompt_rows(record: CallRecord) -> list[dict[str, object]]:
     ]
 
 
-def timeline_rows(record: CallRecord, now: datetime) -> list[dict[str, object]]:
+def timeline_rows(record: CallRecord, now: datetime, start: int = 0) -> list[dict[str, object]]:
+    """The timeline entries from index `start` on, as rows."""
     return [
         {
             "call_sid": record.call_sid,
@@ -79,8 +83,65 @@ def timeline_rows(record: CallRecord, now: datetime) -> list[dict[str, object]]:
             "idempotency_key": timeline_key(record.call_sid, index),
             "created_at": now,
         }
-        for index, entry in enumerate(record.timeline)
+        for index, entry in enumerate(record.timeline[start:], start)
     ]
+
+
+@dataclass
+class _Stored:
+    turns: list[dict[str, object]] = field(default_factory=list)
+    prompts: list[dict[str, object]] = field(default_factory=list)
+    timeline: int = 0
+
+
+@dataclass(frozen=True)
+class RecordChanges:
+    """The rows of a call record that differ from what this process last stored of it."""
+
+    turns: list[dict[str, object]]
+    prompts: list[dict[str, object]]
+    timeline_from: int
+    all_turns: list[dict[str, object]]
+    all_prompts: list[dict[str, object]]
+
+
+class StoredRows:
+    """What this process last stored of each call, so a save writes only what changed: a call record is saved at
+    every turn, and writing its whole history each time costs more the longer the call runs. Forgetting is always
+    safe (the next save writes everything again, and every write is idempotent); so is a restart."""
+
+    def __init__(self, max_calls: int = 4096) -> None:
+        self._calls: OrderedDict[str, _Stored] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max_calls = max_calls
+
+    def changes(self, record: CallRecord) -> RecordChanges:
+        turns, prompts = turn_rows(record), prompt_rows(record)
+        with self._lock:
+            stored = self._calls.get(record.call_sid, _Stored())
+        return RecordChanges(
+            turns=_changed(turns, stored.turns),
+            prompts=_changed(prompts, stored.prompts),
+            timeline_from=min(stored.timeline, len(record.timeline)),
+            all_turns=turns,
+            all_prompts=prompts,
+        )
+
+    def stored(self, record: CallRecord, changes: RecordChanges) -> None:
+        """The save of `changes` committed."""
+        with self._lock:
+            self._calls[record.call_sid] = _Stored(changes.all_turns, changes.all_prompts, len(record.timeline))
+            self._calls.move_to_end(record.call_sid)
+            while len(self._calls) > self._max_calls:
+                self._calls.popitem(last=False)
+
+    def forget(self, call_sid: str) -> None:
+        with self._lock:
+            self._calls.pop(call_sid, None)
+
+
+def _changed(rows: list[dict[str, object]], before: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [row for seq, row in enumerate(rows) if seq >= len(before) or before[seq] != row]
 
 
 def handoff_routing(decision: CallDecision) -> dict[str, object]:

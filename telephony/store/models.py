@@ -31,6 +31,7 @@ DIAL_OUTCOMES = frozenset(
     {"bridged", "declined", "busy", "no_answer", "failed", "voicemail_reached", "caller_hung_up_before_bridge",
      "pending"}
 )  # fmt: skip
+ROLES = frozenset({"agent", "supervisor"})
 CALLBACK_STATUSES = frozenset({"requested", "dialing", "done", "failed"})
 DELIVERY_STATUSES = frozenset({"pending", "delivered", "failed"})
 
@@ -95,7 +96,7 @@ class Call(Base):
     call_sid: Mapped[str] = mapped_column(String(SID), primary_key=True)
     account_sid: Mapped[str | None] = mapped_column(String(SID))
     stream_sid: Mapped[str | None] = mapped_column(String(SID))
-    caller: Mapped[str | None] = mapped_column(String(SID))
+    caller: Mapped[str | None] = mapped_column(String(SID), index=True)  # a caller's history
     called: Mapped[str | None] = mapped_column(String(SID))
     parameters: Mapped[dict[str, object]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(32), default="answered")
@@ -247,4 +248,72 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, object]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """A console account: an agent or a supervisor, with an argon2id password hash (never the password)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: the SHA-256 of its cookie token (a stolen database holds no usable cookie), its
+    CSRF token and when it expires. Kept in the database so any instance serves it and logout ends it."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginFailure(Base):
+    """A failed sign-in, by the name tried and the client's address: what login throttling counts."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_name_at", "name", "at"),
+        Index("ix_login_failures_client_at", "client", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME))
+    client: Mapped[str] = mapped_column(String(NAME))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WrapUp(Base):
+    """The agent's wrap-up of a handoff: the disposition, whether it was resolved, and feedback on the summary
+    (a 1-5 rating, missing or wrong facts, what the caller had to repeat, the queue it should have gone to)."""
+
+    __tablename__ = "wrapups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[str] = mapped_column(
+        String(NAME), ForeignKey("handoffs.handoff_id", ondelete="CASCADE"), unique=True
+    )
+    call_sid: Mapped[str] = mapped_column(String(SID), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    agent: Mapped[str] = mapped_column(String(NAME))
+    disposition: Mapped[str] = mapped_column(String(NAME))
+    resolved: Mapped[bool]
+    summary_rating: Mapped[int]
+    missing_facts: Mapped[str | None] = mapped_column(Text)
+    wrong_facts: Mapped[str | None] = mapped_column(Text)
+    had_to_repeat: Mapped[bool] = mapped_column(default=False)
+    repeated_fact: Mapped[str | None] = mapped_column(String(255))
+    wrong_queue: Mapped[bool] = mapped_column(default=False)
+    right_queue: Mapped[str | None] = mapped_column(String(NAME))
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

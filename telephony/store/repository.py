@@ -22,17 +22,16 @@ from telephony.store.call_records import (
     apply_record,
     from_epoch,
     handoff_routing,
-    prompt_rows,
     record_from_rows,
     timeline_rows,
-    turn_rows,
 )
+from telephony.store.console_records import ConsoleRecords
 from telephony.store.errors import StoreError
 from telephony.store.models import HANDOFF_STATUSES, Call, Callback, Delivery, Event, Handoff, Prompt, Turn, Voicemail
 from telephony.store.transactions import Row, as_rows, chunks, require
 
 
-class Store(AfterHandoff):
+class Store(ConsoleRecords, AfterHandoff):
     """Calls, turns, prompts, handoffs, dial attempts, callbacks, voicemails, deliveries and the event log.
 
     `url` is a SQLAlchemy URL for SQLite or PostgreSQL (`sqlite:///data/handoff.db`,
@@ -49,18 +48,25 @@ class Store(AfterHandoff):
         the stored turn 0.
         """
         sid = record.call_sid
-        with self._tx("save_call", sid) as s:
-            now = self._clock()
-            call = self._claim_call(s, sid, from_epoch(record.created_at))
-            apply_record(call, record)
-            call.updated_at = now
-            self._upsert(s, Turn, ("call_sid", "seq"), turn_rows(record))
-            self._upsert(s, Prompt, ("call_sid", "seq"), prompt_rows(record))
-            for chunk in chunks(timeline_rows(record, now)):
-                s.execute(self._insert(Event).values(chunk).on_conflict_do_nothing(index_elements=["idempotency_key"]))
-            decision = record.decision
-            if decision is not None and decision.package is not None:
-                self._put_handoff(s, sid, decision.package, handoff_routing(decision), "pending")
+        changes = self._stored_rows.changes(record)
+        try:
+            with self._tx("save_call", sid) as s:
+                now = self._clock()
+                call = self._claim_call(s, sid, from_epoch(record.created_at))
+                apply_record(call, record)
+                call.updated_at = now
+                self._upsert(s, Turn, ("call_sid", "seq"), changes.turns)
+                self._upsert(s, Prompt, ("call_sid", "seq"), changes.prompts)
+                for chunk in chunks(timeline_rows(record, now, changes.timeline_from)):
+                    insert = self._insert(Event).values(chunk)
+                    s.execute(insert.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+                decision = record.decision
+                if decision is not None and decision.package is not None:
+                    self._put_handoff(s, sid, decision.package, handoff_routing(decision), "pending")
+        except Exception:
+            self._stored_rows.forget(sid)  # not sure what is stored now: the next save writes everything
+            raise
+        self._stored_rows.stored(record, changes)
 
     def load_call(self, call_sid: str) -> CallRecord | None:
         """The stored call as a `CallRecord`, for a restarted server to carry on from instead of a blank one."""

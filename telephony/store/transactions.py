@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from telephony.store.call_records import StoredRows
 from telephony.store.database import READ_ONLY, insert_for, make_engine, redacted, upgrade
 from telephony.store.errors import StoreError
 from telephony.store.models import Base, Call, utcnow
@@ -33,6 +34,7 @@ class Transactions:
         self._dialect_insert = insert_for(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._clock = clock
+        self._stored_rows = StoredRows()  # what this process last stored of each call: saves write only changes
 
     def migrate(self) -> None:
         """Bring the schema up to the newest migration; harmless when it already is."""

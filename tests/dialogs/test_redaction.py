@@ -181,6 +181,7 @@ tokens = st.one_of(
 
 
 @example(words=["123-45-6789", "and", "123456"])
+@example(words=["code", "0000", "000-01-0000", "000-00-0000"])
 @example(words=["pin", "1-2-3-4-5-6-7-8", "and", "so", "then", "1234"])
 @given(words=st.lists(tokens, max_size=14))
 def test_redact_is_idempotent(words: list[str]) -> None:

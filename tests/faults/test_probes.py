@@ -27,7 +27,9 @@ API_ROUTES = [
     ("GET", f"/api/calls/{CALL_SID}"), ("GET", "/api/handoffs"), ("GET", "/api/callbacks"),
     ("POST", "/api/callbacks/1/done"), ("GET", "/api/deliveries"), ("POST", "/api/deliveries/abc/resend"),
     ("POST", f"/api/oracle/{CALL_SID}"),  # on oracle (test) servers only
+    ("GET", "/api/wrapups"), ("GET", "/api/handoffs/H1/wrapup"),
 ]  # fmt: skip
+GUARDED_LIKE_THE_API = [("GET", "/metrics")]
 
 
 @pytest.fixture
@@ -42,7 +44,10 @@ def test_every_twilio_route_is_probed() -> None:
     paths = set(app.openapi()["paths"])
     assert {p for p in paths if p.startswith("/twilio/")} == set(WEBHOOKS)
     assert {p for p in paths if p.startswith("/api/")} == {
-        p.replace(CALL_SID, "{call_sid}").replace("/1/", "/{callback_id}/").replace("/abc/", "/{delivery_id}/")
+        p.replace(CALL_SID, "{call_sid}")
+        .replace("/1/", "/{callback_id}/")
+        .replace("/abc/", "/{delivery_id}/")
+        .replace("/H1/", "/{handoff_id}/")
         for _, p in API_ROUTES
     }
 
@@ -77,7 +82,7 @@ async def test_a_replayed_webhook_changes_nothing_twice(base: str) -> None:
     assert first.status_code == second.status_code == 200
 
 
-@pytest.mark.parametrize(("method", "path"), API_ROUTES)
+@pytest.mark.parametrize(("method", "path"), API_ROUTES + GUARDED_LIKE_THE_API)
 @pytest.mark.parametrize("token", [None, "", "Bearer wrong", f"Basic {API}", f"Bearer {API}x"])
 async def test_every_api_route_needs_the_bearer_token(base: str, method: str, path: str, token: str | None) -> None:
     headers = {"Authorization": token} if token is not None else {}

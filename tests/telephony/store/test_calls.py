@@ -167,3 +167,47 @@ def test_a_failed_write_leaves_nothing_behind(store: Store) -> None:
     with pytest.raises(StoreError):
         store.save_call(record)  # its decision's handoff clashes with the stored one, so nothing of it is kept
     assert counts(store) == {"calls": 1, "turns": 0, "prompts": 0, "events": 0, "handoffs": 1}
+
+
+def inserted_rows(store: Store) -> list[str]:
+    """Record which tables each statement on `store` writes to (INSERTs and UPSERTs), from now on."""
+    from sqlalchemy import event
+
+    tables: list[str] = []
+
+    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO"):
+            tables.append(statement.split()[2].strip('"'))
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    return tables
+
+
+def test_saving_again_writes_only_the_rows_that_changed(store: Store) -> None:
+    """A call is saved at every turn: the history already stored is not written again each time."""
+    record = make_record(with_decision=False)
+    store.save_call(record)
+    written = inserted_rows(store)
+    store.save_call(record)
+    assert [t for t in written if t in ("turns", "prompts", "events")] == []
+    record.add_caller_turn("one more thing", 20_000, 21_000, 0.8, "vosk")
+    record.note(21_000, "heard", confidence=0.8)
+    store.save_call(record)
+    assert sorted(t for t in written if t in ("turns", "prompts", "events")) == ["events", "turns"]
+    assert store.load_call(CALL_SID) == record
+
+
+def test_a_save_that_failed_is_written_whole_next_time(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = make_record(with_decision=False)
+    store.save_call(record)
+    record.add_caller_turn("one more thing", 20_000, 21_000, 0.8, "vosk")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise StoreError("the disk is full")
+
+    monkeypatch.setattr(store, "_claim_call", broken)
+    with pytest.raises(StoreError):
+        store.save_call(record)
+    monkeypatch.undo()
+    store.save_call(record)
+    assert store.load_call(CALL_SID) == record
