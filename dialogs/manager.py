@@ -127,6 +127,7 @@ class DialogManager:
             return flows.fill_slot(self.pack, s, s.asked_slot, digits, t_ms, self._queue())
         topics = self.pack.topics
         if s.waiting is Waiting.ROUTING_QUESTION and digit.isdigit() and 1 <= int(digit) <= len(topics):
+            self.state.topic_only = topics[int(digit) - 1].word
             return self._to_topic(topics[int(digit) - 1].intent, "dtmf_zero")
         if digit == "0":
             if s.offer_reason is not None:
@@ -413,8 +414,21 @@ class DialogManager:
         return self.pack.intent(top.label).escalate is not None
 
     def _routing_answer(self, reading: Reading) -> str | None:
-        """The answer to "account, order, or appointment?": those words first, then any clear intent."""
-        return self.pack.topic_in(reading.normalised) or self._intent_name(reading)
+        """The answer to "account, order, or appointment?": a need said clearly, else those words, else any
+        intent. A bare topic word ("it's about an order") is kept as such: the summary claims no more."""
+        topic = next((t for t in self.pack.topics if t.intent == self.pack.topic_in(reading.normalised)), None)
+        if topic is not None and self._only_names(reading, topic.word):
+            self.state.topic_only = topic.word
+            return topic.intent
+        best = reading.best
+        if best is not None and best.score >= self.pack.policy.strong_intent_score:
+            return best.intent
+        return topic.intent if topic is not None else self._intent_name(reading)
+
+    def _only_names(self, reading: Reading, word: str) -> bool:
+        """ "It's about an order", "orders": the sentence says the topic word and nothing of substance besides."""
+        small = set(self.pack.words.stop) | set(self.pack.words.topic_fillers) | {word, f"{word}s"}
+        return not [w for w in reading.normalised.split() if w not in small]
 
     def _ambiguous(self, reading: Reading) -> tuple[str, str] | None:
         policy = self.pack.policy

@@ -238,6 +238,9 @@ class Topic(_Strict):
 
     word: str
     intent: str
+    issue: str = Field(
+        "", description="the summary's issue when the caller named only this topic: no more is claimed than was said"
+    )
 
 
 class CallbackWindow(_Strict):
@@ -268,6 +271,9 @@ class Words(_Strict):
     """The pack's language, as the understanding and the wording need it."""
 
     stop: list[str] = Field(description="function words that carry no topic")
+    topic_fillers: list[str] = Field(
+        default_factory=list, description="words around a bare topic answer ('it's about an order') that add no need"
+    )
     digits: dict[str, str] = Field(description="spoken digit -> digit ('four' -> '4')")
     digits_after_another: list[str] = Field(default_factory=list, description="digits only after another ('oh')")
     and_: str = Field(alias="and")

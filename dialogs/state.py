@@ -69,6 +69,7 @@ class CallState:
     parameters: dict[str, str] = field(default_factory=dict)
     turns: list[TranscriptTurn] = field(default_factory=list)
     intent: str | None = None
+    topic_only: str | None = None  # the topic word, when the intent is known only from "order" or a keypad digit
     intents_seen: list[str] = field(default_factory=list)
     first_said: dict[str, str] = field(default_factory=dict)  # the caller's words when they raised each intent
     slots: dict[str, str] = field(default_factory=dict)

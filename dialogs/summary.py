@@ -17,7 +17,11 @@ def build_package(pack: BotPack, state: CallState, reason: EscalationReason, que
     """The strict summary: issue, goal, facts, what was tried, why, where, how urgent, and the transcript."""
     intent = pack.find_intent(state.intent) if state.intent else None
     words = state.first_words(state.intent)
-    if intent is not None:
+    topic = next((t for t in pack.topics if t.word == state.topic_only and t.intent == state.intent), None)
+    if topic is not None and topic.issue:  # the caller named a topic, no more: claim no more
+        issue = topic.issue + "."
+        goal = pack.agent.goal_unknown
+    elif intent is not None:
         issue = intent.description + "."
         goal = intent.goal or intent.description
     else:

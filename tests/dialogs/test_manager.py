@@ -150,6 +150,26 @@ def test_a_person_request_with_a_topic_word_puts_the_topic_in_the_package(pack: 
     assert c.package.primary_issue.startswith(pack.intent("order_status").description)
 
 
+@pytest.mark.parametrize(
+    ("answer", "issue_starts"),
+    [
+        ([said("It's about an order.")], "Something about an order"),
+        (keys("3", t_ms=30_000), "Something about an appointment"),
+        ([said("Um, it's about my account.")], "Something about their account"),
+        ([said("My order never arrived and it's been two weeks.")], "Asking where an order is"),
+    ],
+)
+def test_the_summary_claims_no_more_than_the_routing_answer_said(
+    pack: BotPack, answer: list[DialogEvent] | list[DtmfPressed], issue_starts: str
+) -> None:
+    """A bare topic word routes the call, but the agent must not read a need the caller never stated."""
+    c = call(said("Hi. I'd like to talk to a real person, please."))
+    c.feed(answer)
+    assert c.package.primary_issue.startswith(issue_starts)
+    if issue_starts.startswith("Something"):
+        assert c.package.user_goal == pack.agent.goal_unknown
+
+
 def test_a_person_request_mid_flow_goes_to_the_flows_queue_without_a_question() -> None:
     c = call(said("Where's my order?"), said("Actually, just get me a person."))
     assert "handoff_queue_question" not in c.prompt_ids
