@@ -313,6 +313,8 @@ class AgentWords(_Strict):
     facts: str = Field(description="'Facts: {facts}.'")
     reason: str = Field(description="'Reason: {reason}'")
     press_one: str
+    press_one_short: str = Field("Press 1.", description="after the short brief of a conference transfer")
+    brief_incoming: str = Field("{queue} call.", description="the short brief's first words ('Billing call.')")
     no_key: str
     caller_gone: str
     no_summary: str

@@ -88,6 +88,24 @@ def fallback_package(
     )
 
 
+BRIEF_ISSUE_WORDS = 6
+
+
+def brief(package: HandoffPackage, words: AgentWords) -> str:
+    """The short whisper of a conference transfer (about 5 s): the queue, the flags and the issue's first
+    words. The agent reads the rest on the console's card while the caller is joined."""
+    queue = package.recommended_queue.replace("_", " ")
+    said = [words.brief_incoming.format(queue=queue[:1].upper() + queue[1:])]
+    if package.urgency == "high":
+        said.append(words.urgent)
+    if package.frustrated:
+        said.append(words.frustrated)
+    issue = _sentence(package.primary_issue.splitlines()[0]).split()
+    if len(issue) > BRIEF_ISSUE_WORDS:
+        issue = [*issue[: BRIEF_ISSUE_WORDS - 1], issue[BRIEF_ISSUE_WORDS - 1].rstrip(".,;") + "..."]
+    return " ".join([*said, *issue])
+
+
 def whisper(package: HandoffPackage, words: AgentWords) -> str:
     """What the agent hears before the call is bridged: the essentials, speakable in about 20 s.
 

@@ -6,7 +6,7 @@ protocols say the least each outside part must do.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +54,10 @@ class DecisionHandler(Protocol):
 
     async def carry_out(self, record: CallRecord) -> bool:
         """Move the live call now; False means: close the stream and let `<Connect action>` carry it out."""
+
+    async def ready_to_move(self, record: CallRecord, announced: Awaitable[object]) -> None:
+        """Return when the call should move on: once `announced` (the caller heard what happens next), or sooner
+        when a person is already waiting for them."""
 
     async def ended(self, record: CallRecord) -> None:
         """The stream is over: keep the final record."""

@@ -139,6 +139,10 @@ class TransferProgress(BaseModel):
     fallback: Literal["callback", "voicemail"] | None = None
     callback: CallbackPromise | None = None
     voicemail: VoicemailNote | None = None
+    conference: bool = False  # a warm transfer in a conference: the agent is rung while the caller is told
+    agent_legs: dict[int, str] = Field(default_factory=dict)  # attempt -> the agent leg's Call SID
+    caller_in_room: bool = False  # the caller has entered the conference
+    bridged: bool = False  # an agent who pressed 1 and the caller are in the conference together
     seen: set[str] = Field(default_factory=set, exclude=True)  # Twilio callbacks seen, when there is no store
 
 

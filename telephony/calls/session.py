@@ -371,7 +371,7 @@ class CallSession:
             try:
                 if isinstance(action, HandOff | EndCall):
                     self._acting = False
-                    await self.speaker.idle.wait()  # the caller hears what happens next before it happens
+                    await self._announced()  # the caller hears what happens next before it happens
                     self._acting = True
                     await self._close_for_decision()
                     return
@@ -380,6 +380,13 @@ class CallSession:
                 log.exception("action %s failed on call %s", type(action).__name__, self.call_sid)
             finally:
                 self._acting = False
+
+    async def _announced(self) -> None:
+        """The announcement has played, or a person who took the call is already waiting for the caller."""
+        if self.deps.desk is None or self.record is None:
+            await self.speaker.idle.wait()
+            return
+        await self.deps.desk.ready_to_move(self.record, self.speaker.idle.wait())
 
     async def _act(self, action: Action, generation: int) -> None:
         if isinstance(action, Say):
@@ -520,7 +527,7 @@ class CallSession:
             if self._runner is not None:
                 self._runner.cancel()
             return
-        if self.moved:
+        if self.moved or self.record.progress.moved_by_rest:
             how = "transferred"
         elif self.closing:
             how = "server_closed"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
 from dialogs.pack import BotPack
 from dialogs.package import EscalationReason
@@ -90,11 +90,18 @@ class HandoffDesk:
             await self.ledger.write(
                 record.call_sid, store.save_handoff, record.call_sid, package, handoff_routing(decision), status
             )
+        targets = self.transfers.targets(decision)
+        if self.transfers.conference.applies(decision, targets) and record.base_url:
+            # ring the agent now, while the caller hears the announcement: they are briefed in parallel
+            await self.transfers.conference.ring(record, targets, 0, record.base_url)
         if decision.mode == "callback":
             callback = decision.callback
             number = (callback.number if callback else None) or record.caller
             window = callback.window if callback and callback.window != "soon" else None
             await self.callbacks.request(record, number, window, package, note="asked for by the caller")
+
+    async def ready_to_move(self, record: CallRecord, announced: Awaitable[object]) -> None:
+        await self.transfers.conference.ready_to_move(record, announced)
 
     async def carry_out(self, record: CallRecord) -> bool:
         """The stream decided: move the live call with REST now (False: `<Connect action>` will carry it out)."""

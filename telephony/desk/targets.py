@@ -25,6 +25,7 @@ class TransferConfig:
     default_number: str
     caller_id: str | None = None
     ring_timeout_s: int = 20
+    conference: bool = False  # warm transfers ring the agent at the decision and bridge in a conference
 
 
 def transfer_twiml(

@@ -16,6 +16,7 @@ from dialogs.summary import whisper
 from telephony.calls.metrics import Metrics
 from telephony.calls.records import AttemptNote, CallDecision, CallRecord
 from telephony.desk.callbacks import Callbacks
+from telephony.desk.conference import ConferenceTransfers
 from telephony.desk.ledger import Ledger
 from telephony.desk.outcomes import NextStep, Outcome, next_step, outcome_of
 from telephony.desk.targets import TransferConfig, transfer_twiml
@@ -41,6 +42,9 @@ class Transfers:
     ) -> None:
         self.ledger = ledger
         self.metrics = metrics if metrics is not None else ledger.metrics
+        self.conference = ConferenceTransfers(
+            ledger, pack, config, callbacks, rest if config.conference else None, self.metrics, self.targets
+        )
         self.pack = pack
         self.queues = {q.name: q for q in pack.queues}
         self.config = config
@@ -99,7 +103,10 @@ class Transfers:
             return record_message(urls, say_first, self.language)
         if decision.mode in ("callback", "ticket"):
             return twiml.hang_up()
-        target = self.targets(decision)[0]
+        targets = self.targets(decision)
+        if self.conference.applies(decision, targets) and record.progress.agent_legs:
+            return self.conference.caller_twiml(record, base, say_first=say_first)
+        target = targets[0]
         if decision.routing is None and say_first is None:  # a call that broke: the caller heard no announcement
             say_first = self.pack.after_stream.sorry_transfer
         record.progress.kind, record.progress.attempt, record.progress.target = "transfer", 0, target.describe()

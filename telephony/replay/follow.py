@@ -11,10 +11,12 @@ import wave
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from telephony.replay.conference import ConferenceRun, spoken_ms
 from telephony.replay.errors import ReplayError
 from telephony.replay.line import PhoneLine
 from telephony.replay.result import ReplayResult
 from telephony.replay.scenario import AgentBehaviour, Scenario
+from telephony.replay.twilio_fake import TwilioFake
 from telephony.replay.twiml_reader import Verb, read_twiml
 from voice.codec import SAMPLE_RATE, ulaw_to_pcm16
 
@@ -51,7 +53,9 @@ class CallFlow:
         agent_override: AgentBehaviour | None,
         recordings: dict[str, bytes] | None,
         account_sid: str,
+        fake: TwilioFake | None = None,
     ) -> None:
+        self._fake = fake
         self._post = post
         self._absolute = absolute
         self._scenario = scenario
@@ -71,6 +75,14 @@ class CallFlow:
                 if verb.name == "Say":
                     said.append(verb.text)
                 elif verb.name == "Hangup":
+                    break
+                elif verb.name == "Dial" and (conference := verb.find("Conference")) is not None:
+                    if self._fake is None:
+                        raise ReplayError("a conference transfer needs the Twilio fake (in-process replays)")
+                    run = ConferenceRun(
+                        self._post, self._absolute, self._scenario, self._result, self._line, self._fake, self._agent
+                    )
+                    next_twiml = await run.run(verb, conference, params)
                     break
                 elif verb.name == "Dial":
                     next_twiml = await self._dial(verb, params)
@@ -128,6 +140,7 @@ class CallFlow:
             }
         attempts.append(attempt)
         outcome.update({"kind": "transfer", "target": target, "agent": agent})
+        timing: dict[str, Any] = outcome.setdefault("timing", {"legs": [], "caller_in_conference_ms": self._line.t_ms})
         agent_sid = new_call_sid()
         status = DIAL_STATUS.get(agent, "no-answer")
         call_status = "completed" if agent == "caller-hangs-up" else "in-progress"
@@ -159,6 +172,13 @@ class CallFlow:
                     "DialCallDuration": "0",
                 }
                 await self._post(self._absolute(dial.attrs["action"]), ended)
+            ring_ms = int(self._scenario.agent_answers_after_s * 1000)
+            briefed_ms = spoken_ms(" ".join(c.text for c in gather.children if c.name == "Say")) if gather else 0
+            if agent == "answer":
+                accept_ms = int(self._scenario.agent_accepts_after_s * 1000)
+                timing["legs"].append({"ms": ring_ms + briefed_ms + accept_ms, "accepted": True})
+            else:
+                timing["legs"].append({"ms": ring_ms + briefed_ms + 2000})
             if gather is not None and agent in ("answer", "caller-hangs-up"):
                 answer = read_twiml(await self._post(self._absolute(gather.attrs["action"]), {**leg, "Digits": "1"}))
                 attempt["accept_answer"] = [v.name for v in answer]

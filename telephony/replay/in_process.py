@@ -102,6 +102,7 @@ async def replay_in_process(
                     "twilio_api_base_url": fake.base_url,
                     "fixed_now": scenario.at,
                     "rest_transfers": scenario.rest_transfers,
+                    "transfer_mode": scenario.transfer_mode,
                 }
                 if base_settings.database_url is None:
                     overrides["data_dir"] = Path(data_dir)

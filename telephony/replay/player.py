@@ -188,6 +188,7 @@ class TwilioPlayer:
                 agent_override=self.options.agent,
                 recordings=self.fake.recordings if self.fake is not None else None,
                 account_sid=self.fake.account_sid if self.fake is not None else ACCOUNT_SID,
+                fake=self.fake,
             )
             hung_up = any(e.kind == "caller_hangup" for e in line.events)
             if self._redirect is not None:  # the server moved the call with REST: Twilio runs the new TwiML

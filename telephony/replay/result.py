@@ -57,6 +57,12 @@ class ReplayResult:
         self.decision = decision
         self.handoff = decision.get("package") if decision else None
         self.latencies = record.get("latencies", [])
+        timing = self.outcome.get("timing")
+        if decision and isinstance(timing, dict):
+            from telephony.replay.conference import time_to_human_ms
+
+            waited = time_to_human_ms(timing, int(decision.get("decided_ms", 0)), bool(self.outcome.get("conference")))
+            self.outcome["time_to_human_ms"] = waited  # simulated: the scenario's ring and press-1 times
         self.events.extend({"source": "server", **entry} for entry in record.get("timeline", []))
         self.events.sort(key=lambda e: e["t_ms"])
 

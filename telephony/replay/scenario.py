@@ -160,6 +160,9 @@ class Scenario(_Model):
         "Default: a Tuesday, 10:00 in New York",
     )
     rest_transfers: bool = Field(True, description="the server may move the live call with REST")
+    transfer_mode: Literal["dial", "conference"] = Field("dial", description="the server's transfer_mode setting")
+    agent_answers_after_s: float = Field(3.0, ge=0, le=60, description="how long the agent's phone rings")
+    agent_accepts_after_s: float = Field(1.0, ge=0, le=60, description="how long after the whisper they press 1")
     twilio_fails: list[TwilioFailure] = Field(default_factory=list, description="errors the faked REST API returns")
     repeat_callbacks: bool = Field(False, description="send every Twilio status callback twice, as Twilio may")
     source: Path | None = Field(None, exclude=True)

@@ -75,6 +75,18 @@ class CallUpdate:
         return self.twiml is not None or self.url is not None
 
 
+@dataclass(frozen=True, slots=True)
+class CreatedCall:
+    """An outbound call the server asked for (`calls.create`): who, and the URLs Twilio would fetch and post."""
+
+    sid: str
+    to: str
+    from_: str
+    url: str
+    status_callback: str
+    machine_detection: str | None
+
+
 @dataclass(slots=True)
 class _Failure:
     path_substring: str
@@ -125,6 +137,8 @@ class TwilioFake:
         self.calls: dict[str, dict[str, object]] = {}
         self.updates: asyncio.Queue[CallUpdate] = asyncio.Queue()
         self._redirects: dict[str, CallUpdate] = {}  # the first redirect of each call: what its harness runs
+        self.redirects: list[CallUpdate] = []  # every redirect, in order (a conference moves its caller twice)
+        self.created: list[CreatedCall] = []  # outbound calls asked for, in order (agent legs)
         self.recordings: dict[str, bytes] = {}  # RecordingSid -> WAV bytes, served as Twilio serves them
         self.on_call_update: Callable[[CallUpdate], object] | None = None
         self._failures: list[_Failure] = []
@@ -285,6 +299,8 @@ class TwilioFake:
             if not (form.get("Url") or form.get("Twiml") or form.get("ApplicationSid")):
                 raise _TwilioError(400, 20001, "Url, Twiml or ApplicationSid is required")
             sid = self.add_call(to=form["To"], from_=form["From"], status="queued", direction="outbound-api")
+            self.created.append(CreatedCall(sid, form["To"], form["From"], form.get("Url", ""),
+                                            form.get("StatusCallback", ""), form.get("MachineDetection")))  # fmt: skip
             return JSONResponse(self.calls[sid], status_code=201)
 
         @app.get(API + "/Calls/{call_sid}.json")
@@ -388,6 +404,10 @@ class TwilioFake:
         self._touch(call)
         return CallUpdate(str(call["sid"]), twiml, url, status, str(call["status"]))
 
+    def status_of(self, call_sid: str) -> str | None:
+        call = self.calls.get(call_sid)
+        return str(call["status"]) if call is not None else None
+
     def redirect_of(self, call_sid: str) -> CallUpdate | None:
         """The new TwiML or URL the server gave this live call, if it moved it (several calls may share a fake)."""
         return self._redirects.get(call_sid)
@@ -395,6 +415,7 @@ class TwilioFake:
     async def _announce(self, update: CallUpdate) -> None:
         if update.redirected:
             self._redirects.setdefault(update.call_sid, update)
+            self.redirects.append(update)
         self.updates.put_nowait(update)
         if self.on_call_update is not None:
             result = self.on_call_update(update)

@@ -271,7 +271,10 @@ def _desk(
     recognition: RecognitionService,
     clock: Callable[[], datetime],
 ) -> HandoffDesk:
-    config = TransferConfig(settings.transfer_number, settings.transfer_caller_id, settings.transfer_timeout_s)
+    config = TransferConfig(
+        settings.transfer_number, settings.transfer_caller_id, settings.transfer_timeout_s,
+        conference=settings.transfer_mode == "conference",
+    )  # fmt: skip
     callbacks = Callbacks(ledger, pack, clock)
     transcriber = recognition if recognition.name == "vosk" else None  # voicemail text, with the same model
     return HandoffDesk(

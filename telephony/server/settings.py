@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         None, description="Caller ID shown to the agent on a transfer; the caller's own number if unset."
     )
     transfer_timeout_s: int = Field(20, ge=5, le=600, description="Seconds an agent's phone rings before giving up.")
+    transfer_mode: Literal["dial", "conference"] = Field(
+        "dial",
+        description="dial: the caller's call dials the agent after the announcement (whisper, press 1). "
+        "conference: the agent is rung at the decision, in parallel with the announcement, and the two meet in "
+        "a conference (needs the REST API; SIP and TaskRouter targets still dial).",
+    )
     bot_pack: Path | None = Field(
         None, description="Bot pack YAML (intents, policy, queues, prompts); the bundled Larkspur pack if unset."
     )

@@ -105,6 +105,43 @@ async def dial_status(request: Request, form: TwilioForm) -> Response:
     return xml(await desk.transfers.dial_status(call, attempt_of(request), fields(form), base_url(request)))
 
 
+@router.post("/conference/agent", summary="Conference transfer: the agent answered; a short brief, press 1")
+async def conference_agent(request: Request, form: TwilioForm) -> Response:
+    conference = services_of(request).desk.transfers.conference
+    call = agent_leg_call_of(request, form)
+    return xml(await conference.agent_answered(call, attempt_of(request), fields(form), base_url(request)))
+
+
+@router.post("/conference/accept", summary="Conference transfer: 1 puts the agent into the caller's conference")
+async def conference_accept(request: Request, form: TwilioForm) -> Response:
+    conference = services_of(request).desk.transfers.conference
+    return xml(await conference.accept(agent_leg_call_of(request, form), attempt_of(request), fields(form)))
+
+
+@router.post("/conference/agent-status", summary="Conference transfer: an agent leg ended; ring the next or move on")
+async def conference_agent_status(request: Request, form: TwilioForm) -> Response:
+    conference = services_of(request).desk.transfers.conference
+    call = agent_leg_call_of(request, form)
+    return xml(await conference.agent_status(call, attempt_of(request), fields(form), base_url(request)))
+
+
+@router.post("/conference/events", summary="Conference statusCallback: who joined or left the caller's conference")
+async def conference_events(request: Request, form: TwilioForm) -> Response:
+    await services_of(request).desk.transfers.conference.events(call_of(request, form), fields(form))
+    return Response(status_code=204)
+
+
+@router.post("/conference/caller-done", summary="Conference transfer: the caller's <Dial> into the conference ended")
+async def conference_caller_done(request: Request, form: TwilioForm) -> Response:
+    conference = services_of(request).desk.transfers.conference
+    return xml(await conference.caller_done(call_of(request, form), fields(form)))
+
+
+@router.post("/conference/wait", summary="Conference waitUrl: what the caller hears until the agent joins")
+async def conference_wait(request: Request, form: TwilioForm) -> Response:
+    return xml(services_of(request).desk.transfers.conference.wait())
+
+
 @router.post("/enqueue-status", summary="<Enqueue action>: what became of the TaskRouter task")
 async def enqueue_status(request: Request, form: TwilioForm) -> Response:
     desk = services_of(request).desk

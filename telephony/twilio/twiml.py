@@ -185,3 +185,36 @@ def hang_up() -> str:
     response = VoiceResponse()
     response.hangup()
     return str(response)
+
+
+def conference_wait(
+    room: str, *, action_url: str, events_url: str, wait_url: str | None = None, say_first: str | None = None,
+    language: str | None = None,
+) -> str:  # fmt: skip
+    """The caller waits in a conference of their own until an agent joins (a warm transfer that briefs the
+    agent in parallel). The conference starts only when the agent enters; when the caller leaves, it ends, so
+    no agent is left in an empty room. `events_url` hears who joins and leaves."""
+    response, dial = _response(say_first, language), Dial(action=action_url, method="POST")
+    dial.conference(
+        room, start_conference_on_enter=False, end_conference_on_exit=True, beep=False,
+        wait_url=wait_url or "", wait_method="POST", status_callback=events_url, status_callback_method="POST",
+        status_callback_event="join leave end",
+    )  # fmt: skip
+    response.append(dial)
+    return str(response)
+
+
+def conference_join(room: str) -> str:
+    """The agent who pressed 1 enters the caller's conference and starts it: the two are bridged."""
+    response, dial = VoiceResponse(), Dial()
+    dial.conference(room, start_conference_on_enter=True, end_conference_on_exit=True, beep=False)
+    response.append(dial)
+    return str(response)
+
+
+def hold(text: str, *, pause_s: int = 20, language: str | None = None) -> str:
+    """A conference's wait audio: one sentence, then quiet (allowed verbs are Say, Play, Pause, Redirect)."""
+    response = VoiceResponse()
+    response.say(text, language=language)
+    response.pause(length=pause_s)
+    return str(response)

@@ -22,6 +22,8 @@ WEBHOOKS = [
     "/twilio/enqueue-status", "/twilio/fallback-choice", "/twilio/voicemail", "/twilio/recording-status",
     "/twilio/callback/agent", "/twilio/callback/agent-accept", "/twilio/callback/customer",
     "/twilio/callback/result", "/twilio/callback/agent-status",
+    "/twilio/conference/agent", "/twilio/conference/accept", "/twilio/conference/agent-status",
+    "/twilio/conference/events", "/twilio/conference/caller-done", "/twilio/conference/wait",
 ]  # fmt: skip
 API_ROUTES = [
     ("GET", f"/api/calls/{CALL_SID}"), ("GET", "/api/handoffs"), ("GET", "/api/callbacks"),

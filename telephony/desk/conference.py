@@ -1,0 +1,306 @@
+"""A warm transfer that briefs the agent while the caller is told what happens next (`transfer_mode=conference`).
+
+At the decision the agent's phone is rung at once (REST `calls.create`), in parallel with the bot's
+announcement; the agent hears a short brief and presses 1 (the card is on the console). The caller, once the
+announcement ends, is moved by REST into a conference of their own and waits there. The agent who presses 1
+enters the conference and starts it: the two are bridged. A decline, no answer, busy line or voicemail rings
+the next target; after the last, the caller is moved out with one clear sentence and offered a callback or a
+message. If the caller hangs up first, the ringing agent leg is cancelled: no agent is briefed into an empty
+call. The `<Dial>` and REST-redirect transfers stay for targets a conference cannot ring (SIP, TaskRouter).
+
+What Twilio behaviour this relies on is listed, with sources and what is unverified, in docs/CONFERENCE.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from dialogs.pack import BotPack
+from dialogs.routing import Target
+from dialogs.summary import brief
+from telephony.calls.metrics import Metrics
+from telephony.calls.records import AttemptNote, CallDecision, CallRecord
+from telephony.desk.callbacks import Callbacks
+from telephony.desk.ledger import Ledger
+from telephony.desk.outcomes import NextStep, next_step, outcome_of
+from telephony.desk.targets import TransferConfig
+from telephony.twilio import twiml
+from telephony.twilio.errors import TransferError
+from telephony.twilio.rest import TwilioRest
+from telephony.twilio.twiml import Urls
+
+log = logging.getLogger(__name__)
+
+CONFERENCE_KINDS = frozenset({"phone", "client"})  # what REST can ring as a call of its own
+FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+
+
+def room_of(call_sid: str) -> str:
+    """The conference's name: one per handed-off call."""
+    return f"handoff-{call_sid}"
+
+
+def address_of(target: Target) -> str:
+    return f"client:{target.identity}" if target.kind == "client" else str(target.number)
+
+
+class ConferenceTransfers:
+    """Rings agents for a conference transfer and follows each leg's callbacks to the bridge or a fallback."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        pack: BotPack,
+        config: TransferConfig,
+        callbacks: Callbacks,
+        rest: TwilioRest | None,
+        metrics: Metrics,
+        targets: Callable[[CallDecision], list[Target]],
+    ) -> None:
+        self.ledger = ledger
+        self.targets = targets
+        self._taken: dict[str, asyncio.Event] = {}  # call SID -> set when an agent pressed 1
+        self.pack = pack
+        self.config = config
+        self.callbacks = callbacks
+        self.rest = rest
+        self.metrics = metrics
+        self.language = pack.say_language
+
+    def applies(self, decision: CallDecision, targets: list[Target]) -> bool:
+        """A person is to be rung, REST can ring them, and the first target is a phone or a Twilio Client."""
+        return (
+            self.rest is not None
+            and decision.kind == "handoff"
+            and decision.mode == "transfer"
+            and decision.package is not None
+            and bool(targets)
+            and targets[0].kind in CONFERENCE_KINDS
+        )
+
+    # --- the caller ------------------------------------------------------------------------------------------
+
+    def caller_twiml(self, record: CallRecord, base: str, *, say_first: str | None = None) -> str:
+        """Where the caller waits for the agent: their own conference, with one sentence of hold."""
+        urls = Urls(base=base, call_sid=record.call_sid)
+        return twiml.conference_wait(
+            room_of(record.call_sid),
+            action_url=urls.of("/twilio/conference/caller-done"),
+            events_url=urls.of("/twilio/conference/events"),
+            wait_url=urls.of("/twilio/conference/wait"),
+            say_first=say_first,
+            language=self.language,
+        )
+
+    async def ready_to_move(self, record: CallRecord, announced: Awaitable[object]) -> None:
+        """Once the announcement has played; or at once when an agent has already taken the call, so the
+        caller is not kept listening to it while a person waits in the conference."""
+        if not record.progress.agent_legs:
+            await announced
+            return
+        taken = self._taken.setdefault(record.call_sid, asyncio.Event())
+        played = asyncio.ensure_future(announced)
+        waiting = asyncio.ensure_future(taken.wait())
+        try:
+            await asyncio.wait({played, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (played, waiting):
+                task.cancel()
+            self._taken.pop(record.call_sid, None)
+        if taken.is_set():
+            record.note(record.decision.decided_ms if record.decision else 0, "moved_as_agent_took_it")
+
+    def wait(self) -> str:
+        return twiml.hold(self.pack.after_stream.still_trying, language=self.language)
+
+    # --- ringing the agents ----------------------------------------------------------------------------------
+
+    async def ring(self, record: CallRecord, targets: list[Target], attempt: int, base: str) -> bool:
+        """Ring target `attempt` now (REST); False when REST refused (the caller is then moved on)."""
+        if self.rest is None or attempt >= len(targets):
+            return False
+        target = targets[attempt]
+        urls = Urls(base=base, call_sid=record.call_sid)
+        progress = record.progress
+        progress.kind, progress.conference = "transfer", True
+        progress.attempt, progress.target = attempt, target.describe()
+        try:
+            sid = await asyncio.to_thread(
+                self.rest.create_call,
+                address_of(target),
+                self.config.caller_id or record.called or "",
+                urls.of("/twilio/conference/agent", attempt=attempt),
+                machine_detection="Enable" if target.kind == "phone" else None,
+                status_callback=urls.of("/twilio/conference/agent-status", attempt=attempt),
+                status_events=("completed",),
+                ring_timeout_s=self.config.ring_timeout_s,
+            )
+        except TransferError as exc:
+            log.warning("could not ring agent %s for %s: %s", attempt, record.call_sid, exc)
+            record.note(record.decision.decided_ms if record.decision else 0, "agent_ring_failed", error=str(exc)[:200])
+            return False
+        progress.agent_legs[attempt] = sid
+        record.note(record.decision.decided_ms if record.decision else 0, "agent_rung", attempt=attempt)
+        await self.ledger.save(record)
+        return True
+
+    # --- the agent's leg -------------------------------------------------------------------------------------
+
+    async def agent_answered(self, call_sid: str, attempt: int, form: Mapping[str, str], base: str) -> str:
+        """The agent picked up: a short brief, press 1. A machine, or a caller already gone, gets none."""
+        words = self.pack.agent
+        record = await self.ledger.find(call_sid)
+        decision = record.decision if record is not None else None
+        if record is None or decision is None or decision.package is None:
+            return twiml.say_and_hang_up(words.no_summary, self.language)
+        answered_by = form.get("AnsweredBy", "")
+        if answered_by.startswith("machine"):
+            record.progress.answered_by[attempt] = answered_by
+            return twiml.hang_up()
+        if record.progress.caller_gone:
+            return twiml.say_and_hang_up(words.caller_gone, self.language)
+        said = brief(decision.package, words)  # the card has the rest: the caller is not kept waiting for it
+        record.progress.whisper = said
+        accept_url = Urls(base, call_sid).of("/twilio/conference/accept", attempt=attempt)
+        return twiml.gather_key([said, words.press_one_short], accept_url, after=words.no_key, language=self.language)
+
+    async def accept(self, call_sid: str, attempt: int, form: Mapping[str, str]) -> str:
+        """1: the agent enters the caller's conference (and the two are bridged once both are in)."""
+        record = await self.ledger.find(call_sid)
+        if record is None or form.get("Digits", "") != "1":
+            return twiml.hang_up()
+        if record.progress.caller_gone:
+            return twiml.say_and_hang_up(self.pack.agent.caller_gone, self.language)
+        if attempt not in record.progress.accepted:
+            record.progress.accepted.append(attempt)
+            self._taken.setdefault(call_sid, asyncio.Event()).set()  # the caller is moved in now
+            await self.ledger.first_time(call_sid, "whisper_accepted", f"{call_sid}:accepted:{attempt}",
+                                         {"attempt": attempt})  # fmt: skip
+        if record.progress.caller_in_room:
+            await self._bridged(record, attempt)
+        return twiml.conference_join(room_of(call_sid))
+
+    async def agent_status(self, call_sid: str, attempt: int, form: Mapping[str, str], base: str) -> str:
+        """An agent leg is over. Unless it was the bridge, ring the next target or move the caller on."""
+        record = await self.ledger.find(call_sid)
+        decision = record.decision if record is not None else None
+        status = form.get("CallStatus", "")
+        if record is None or decision is None or decision.package is None or status not in FINAL_STATUSES:
+            return twiml.hang_up()
+        progress = record.progress
+        targets = self.targets(decision)
+        accepted = attempt in progress.accepted
+        outcome = outcome_of(
+            "completed" if status == "completed" else status,
+            accepted=accepted,
+            whisper=True,
+            caller_gone=progress.caller_gone,
+            answered_by=progress.answered_by.get(attempt) or form.get("AnsweredBy") or None,
+        )
+        first = await self.ledger.first_time(
+            call_sid, "dial_status", f"{call_sid}:dial:{attempt}",
+            {"attempt": attempt, "status": status, "outcome": outcome.value},
+        )  # fmt: skip
+        if not first:
+            return twiml.hang_up()
+        self.metrics.dial_outcome(outcome.value)
+        target = targets[min(attempt, len(targets) - 1)]
+        progress.attempts.append(
+            AttemptNote(attempt=attempt, target=target.describe(), dial_status=status, outcome=outcome.value)
+        )
+        progress.dial_status, progress.last_outcome = status, outcome.value
+        if self.ledger.store is not None:
+            await self.ledger.write(
+                call_sid, self.ledger.store.record_dial_attempt, call_sid, decision.package.handoff_id, attempt,
+                target.kind, target.describe(), dial_call_sid=form.get("CallSid") or None, outcome=outcome.value,
+                dial_status=status, duration_s=_int(form.get("CallDuration")),
+            )  # fmt: skip
+        step = next_step(outcome, attempt, len(targets))
+        if step is NextStep.NEXT_TARGET and not progress.caller_gone:
+            if await self.ring(record, targets, attempt + 1, base):
+                return twiml.hang_up()
+            step = NextStep.OFFER_CALLBACK_OR_VOICEMAIL
+        if step is NextStep.OFFER_CALLBACK_OR_VOICEMAIL and not progress.caller_gone:
+            await self.ledger.set_handoff_status(decision.package.handoff_id, "failed")
+            await self._move_caller_on(record, decision, base)
+        await self.ledger.save(record)
+        return twiml.hang_up()
+
+    # --- the conference --------------------------------------------------------------------------------------
+
+    async def events(self, call_sid: str, form: Mapping[str, str]) -> None:
+        """Who entered or left the caller's conference: the caller entering may complete the bridge; the caller
+        leaving before it ends every agent leg still ringing or hearing the brief."""
+        record = await self.ledger.find(call_sid)
+        if record is None:
+            return
+        event = form.get("StatusCallbackEvent", "")
+        who = form.get("CallSid", "")
+        is_caller = who == call_sid
+        if event == "participant-join" and is_caller:
+            record.progress.caller_in_room = True
+            if record.progress.accepted and not record.progress.bridged:
+                await self._bridged(record, record.progress.accepted[-1])
+        elif event == "participant-leave" and is_caller:
+            await self.caller_left(record)
+        await self.ledger.save(record)
+
+    async def caller_done(self, call_sid: str, form: Mapping[str, str]) -> str:
+        """The caller's conference leg ended (they hung up, or the agent left): nothing more to do for them."""
+        record = await self.ledger.find(call_sid)
+        if record is not None and form.get("CallStatus") == "completed":
+            await self.caller_left(record)
+            await self.ledger.save(record)
+        return twiml.hang_up()
+
+    async def caller_left(self, record: CallRecord) -> None:
+        progress = record.progress
+        if progress.bridged or progress.caller_gone:
+            return
+        progress.caller_gone = True
+        for attempt, sid in progress.agent_legs.items():
+            if not any(note.attempt == attempt for note in progress.attempts) and self.rest is not None:
+                try:  # ringing or briefing: cancel it (in progress: complete it), so no one is briefed for nobody
+                    await asyncio.to_thread(self.rest.cancel_leg, sid, attempt in progress.accepted)
+                except TransferError as exc:
+                    log.warning("could not end agent leg %s of %s: %s", sid, record.call_sid, exc)
+        await self.callbacks.caller_gone(record, "the caller hung up while the agent's phone rang or heard the brief")
+
+    async def _bridged(self, record: CallRecord, attempt: int) -> None:
+        progress = record.progress
+        if progress.bridged:
+            return
+        progress.bridged = True
+        record.note(record.decision.decided_ms if record.decision else 0, "bridged", attempt=attempt)
+        decision = record.decision
+        if decision is not None and decision.decided_at is not None:
+            self.metrics.time_to_human(time.time() - decision.decided_at)
+        if decision is not None and decision.package is not None:
+            await self.ledger.set_handoff_status(decision.package.handoff_id, "bridged")
+
+    async def _move_caller_on(self, record: CallRecord, decision: CallDecision, base: str) -> None:
+        """Nobody took the call: out of the conference, one clear sentence, then a callback or a message."""
+        if self.rest is None or decision.package is None:
+            return
+        queue = self.callbacks.queue_of(record)
+        team = (queue.name if queue else decision.package.recommended_queue).replace("_", " ")
+        words = self.pack.after_stream
+        urls = Urls(base=base, call_sid=record.call_sid)
+        document = twiml.gather_key_or_redirect(
+            [words.nobody_available.format(team=team), words.callback_or_message],
+            urls.of("/twilio/fallback-choice"),
+            urls.of("/twilio/fallback-choice", Digits="timeout"),
+            self.language,
+        )
+        try:
+            await asyncio.to_thread(self.rest.redirect_call, record.call_sid, document)
+        except TransferError as exc:
+            log.warning("could not move %s out of its conference: %s", record.call_sid, exc)
+
+
+def _int(value: str | None) -> int:
+    text = (value or "").strip()
+    return min(int(text), 24 * 3600) if text.isascii() and text.isdigit() and len(text) <= 9 else 0
