@@ -310,7 +310,7 @@ def users_list() -> None:
     try:
         for account in store.list_users():
             state = "\tdisabled" if account.disabled else ""
-            out.print(f"{account.name}\t{account.role}{state}")
+            typer.echo(f"{account.name}\t{account.role}{state}")  # tab-separated, for scripts
     finally:
         store.close()
 

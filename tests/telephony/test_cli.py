@@ -171,3 +171,27 @@ def test_replay_with_vosk_of_the_korean_scenario_ends_in_a_handoff_carrying_the_
     assert "asr=vosk (recognised)" in result.stdout and "PASS" in result.stdout
     assert "handoff:  distress / explicit_request -> queue accounts" in result.stdout
     assert "상담원" in result.stdout  # the recognised words, in the transcript and the whisper
+
+
+def test_users_add_creates_an_account_that_signs_in_and_refuses_bad_input(tmp_path: Path) -> None:
+    from telephony.server.console.accounts import password_matches
+    from telephony.store import Store, sqlite_url
+
+    env = {"HANDOFF_DATA_DIR": str(tmp_path / "data")}
+    added = handoff("users", "add", "ada", "--role", "supervisor", "--password", "a long enough password", env=env)
+    assert added.returncode == 0 and "added ada (supervisor)" in added.stdout
+    again = handoff("users", "add", "ada", "--password", "a long enough password", env=env)
+    assert again.returncode == 1 and "exists already" in again.stderr
+    boss = handoff("users", "add", "bo", "--role", "boss", "--password", "a long enough password", env=env)
+    assert boss.returncode == 2
+    short = handoff("users", "add", "bo", "--password", "short", env=env)
+    assert short.returncode == 2 and "at least 10 characters" in short.stderr and "Traceback" not in short.stderr
+    reset = handoff("users", "add", "ada", "--reset", "--role", "agent", "--password", "another long password", env=env)
+    assert reset.returncode == 0
+    store = Store(sqlite_url(tmp_path / "data"))
+    found = store.credentials("ada")
+    store.close()
+    assert found is not None and found[0].role == "agent"
+    assert password_matches(found[1], "another long password") and "another long password" not in found[1]
+    listed = handoff("users", "list", env=env)
+    assert "ada\tagent" in listed.stdout
