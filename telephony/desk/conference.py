@@ -23,6 +23,7 @@ from dialogs.routing import Target
 from dialogs.summary import brief
 from telephony.calls.metrics import Metrics
 from telephony.calls.records import AttemptNote, CallDecision, CallRecord
+from telephony.desk.briefing import briefing
 from telephony.desk.callbacks import Callbacks
 from telephony.desk.ledger import Ledger
 from telephony.desk.outcomes import NextStep, next_step, outcome_of
@@ -150,22 +151,14 @@ class ConferenceTransfers:
     # --- the agent's leg -------------------------------------------------------------------------------------
 
     async def agent_answered(self, call_sid: str, attempt: int, form: Mapping[str, str], base: str) -> str:
-        """The agent picked up: a short brief, press 1. A machine, or a caller already gone, gets none."""
+        """The agent picked up: a short brief (the card has the rest), press 1. A machine, or a caller already
+        gone, gets none."""
         words = self.pack.agent
-        record = await self.ledger.find(call_sid)
-        decision = record.decision if record is not None else None
-        if record is None or decision is None or decision.package is None:
-            return twiml.say_and_hang_up(words.no_summary, self.language)
-        answered_by = form.get("AnsweredBy", "")
-        if answered_by.startswith("machine"):
-            record.progress.answered_by[attempt] = answered_by
-            return twiml.hang_up()
-        if record.progress.caller_gone:
-            return twiml.say_and_hang_up(words.caller_gone, self.language)
-        said = brief(decision.package, words)  # the card has the rest: the caller is not kept waiting for it
-        record.progress.whisper = said
-        accept_url = Urls(base, call_sid).of("/twilio/conference/accept", attempt=attempt)
-        return twiml.gather_key([said, words.press_one_short], accept_url, after=words.no_key, language=self.language)
+        return briefing(
+            await self.ledger.find(call_sid), attempt, form.get("AnsweredBy", ""), words, summary=brief,
+            press=words.press_one_short,
+            accept_url=Urls(base, call_sid).of("/twilio/conference/accept", attempt=attempt), language=self.language,
+        )  # fmt: skip
 
     async def accept(self, call_sid: str, attempt: int, form: Mapping[str, str]) -> str:
         """1: the agent enters the caller's conference (and the two are bridged once both are in)."""

@@ -15,6 +15,7 @@ from dialogs.routing import Target
 from dialogs.summary import whisper
 from telephony.calls.metrics import Metrics
 from telephony.calls.records import AttemptNote, CallDecision, CallRecord
+from telephony.desk.briefing import briefing
 from telephony.desk.callbacks import Callbacks
 from telephony.desk.conference import ConferenceTransfers
 from telephony.desk.ledger import Ledger
@@ -117,20 +118,11 @@ class Transfers:
     async def whisper(self, call_sid: str, attempt: int, form: Mapping[str, str], base: str) -> str:
         """The agent's leg answered: brief them (press 1 to take the call); a machine or a gone caller is not."""
         words = self.pack.agent
-        record = await self.ledger.find(call_sid)
-        decision = record.decision if record is not None else None
-        if record is None or decision is None or decision.package is None:
-            return twiml.say_and_hang_up(words.no_summary, self.language)
-        answered_by = form.get("AnsweredBy", "")
-        if answered_by.startswith("machine"):  # the agent's voicemail: no briefing into a machine
-            record.progress.answered_by[attempt] = answered_by
-            return twiml.hang_up()
-        if record.progress.caller_gone:
-            return twiml.say_and_hang_up(words.caller_gone, self.language)
-        briefing = whisper(decision.package, words)
-        record.progress.whisper = briefing
-        accept_url = Urls(base, call_sid).of("/twilio/accept", attempt=attempt)
-        return twiml.gather_key([briefing, words.press_one], accept_url, after=words.no_key, language=self.language)
+        return briefing(
+            await self.ledger.find(call_sid), attempt, form.get("AnsweredBy", ""), words, summary=whisper,
+            press=words.press_one, accept_url=Urls(base, call_sid).of("/twilio/accept", attempt=attempt),
+            language=self.language,
+        )  # fmt: skip
 
     async def accept(self, call_sid: str, attempt: int, form: Mapping[str, str]) -> str:
         """The agent's key: 1 bridges (an empty response ends the whisper); anything else passes the call on."""
