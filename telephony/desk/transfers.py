@@ -156,7 +156,7 @@ class Transfers:
         outcome = outcome_of(
             status,
             accepted=attempt in progress.accepted,
-            whisper=target.kind == "phone",
+            whisper=target.kind != "taskrouter",  # every <Dial> target hears the whisper and must press 1
             caller_gone=caller_gone,
             answered_by=progress.answered_by.get(attempt),
         )
