@@ -19,7 +19,7 @@ from telephony.desk.briefing import briefing
 from telephony.desk.callbacks import Callbacks
 from telephony.desk.conference import ConferenceTransfers
 from telephony.desk.ledger import Ledger
-from telephony.desk.outcomes import NextStep, Outcome, next_step, outcome_of
+from telephony.desk.outcomes import NextStep, next_step, outcome_of
 from telephony.desk.targets import TransferConfig, transfer_twiml
 from telephony.twilio import twiml
 from telephony.twilio.errors import TransferError
@@ -164,11 +164,7 @@ class Transfers:
         detail = {"attempt": attempt, "status": status, "outcome": outcome.value}
         first = await self.ledger.first_time(call_sid, "dial_status", f"{call_sid}:dial:{attempt}", detail)
         if first:
-            self.metrics.dial_outcome(outcome.value)
-            if outcome is Outcome.BRIDGED and attempt not in progress.accepted:
-                # Bridged with no key press seen: it happened when the agent answered, the dial's duration ago
-                # (this callback comes only once the bridged call is over).
-                self._reached_person(record, time.time() - _int(form.get("DialCallDuration")))
+            self.metrics.dial_outcome(outcome.value)  # a bridge is timed at the key press (`accept`)
             progress.attempts.append(
                 AttemptNote(attempt=attempt, target=target.describe(), dial_status=status, outcome=outcome.value)
             )

@@ -140,14 +140,15 @@ async def test_each_attempts_outcome_is_counted_once() -> None:
     assert value(metrics, "handoff_time_to_human_seconds_count") == 0
 
 
-async def test_a_bridge_without_a_key_press_dates_from_the_answer_the_dials_duration_ago() -> None:
+async def test_a_sip_agent_who_never_presses_1_declined_and_is_not_timed() -> None:
     metrics = Metrics()
     routing = RoutingDecision(queue="pbx_only", mode="transfer", targets=(SIP,))
     transfers = transfers_with(metrics, decided_at=time.time() - 100, routing=routing)
     form = {"DialCallStatus": "completed", "CallStatus": "in-progress", "DialCallDuration": "40"}
     await transfers.dial_status(CALL_SID, 0, form, BASE)
-    assert value(metrics, "handoff_dial_outcomes_total", outcome="bridged") == 1
-    assert value(metrics, "handoff_time_to_human_seconds_sum") == pytest.approx(60, abs=2)
+    assert value(metrics, "handoff_dial_outcomes_total", outcome="declined") == 1
+    assert value(metrics, "handoff_dial_outcomes_total", outcome="bridged") == 0
+    assert value(metrics, "handoff_time_to_human_seconds_count") == 0
 
 
 async def test_a_decision_without_a_wall_time_is_not_timed() -> None:
