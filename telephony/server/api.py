@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel
 
 from telephony.server.http import require_token, services_of
+from telephony.store.analytics import figures
 
 T = TypeVar("T")
 
@@ -58,6 +61,26 @@ async def list_handoffs(
 ) -> list[dict[str, Any]]:
     store = services_of(request).store
     return list(await stored(store.list_handoffs, status=status, queue=queue, limit=limit))
+
+
+@router.get("/analytics", summary="Handoff analytics for a window of calls (default: the last 7 days)")
+async def analytics(
+    request: Request,
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+    queue: str | None = None,
+) -> dict[str, Any]:
+    until = _aware(until) or datetime.now(UTC)
+    since = _aware(since) or until - timedelta(days=7)
+    if since >= until:
+        raise HTTPException(status_code=422, detail="`from` must be before `to`")
+    facts = await stored(services_of(request).store.analytics_facts, since, until, queue)
+    return {"from": since.isoformat(), "to": until.isoformat(), "queue": queue, **asdict(figures(facts))}
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without a zone is read as UTC."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 @router.get("/wrapups", summary="Agents' wrap-ups with their feedback on the summary, newest first")

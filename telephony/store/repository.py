@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from dialogs.package import HandoffPackage
 from telephony.calls.records import CallRecord
 from telephony.store.after_handoff import AfterHandoff, deliveries_query, dial_attempts_query
+from telephony.store.analytics import AnalyticsRecords
 from telephony.store.call_records import (
     apply_record,
     from_epoch,
@@ -31,7 +32,7 @@ from telephony.store.models import HANDOFF_STATUSES, Call, Callback, Delivery, E
 from telephony.store.transactions import Row, as_rows, chunks, require
 
 
-class Store(ConsoleRecords, AfterHandoff):
+class Store(AnalyticsRecords, ConsoleRecords, AfterHandoff):
     """Calls, turns, prompts, handoffs, dial attempts, callbacks, voicemails, deliveries and the event log.
 
     `url` is a SQLAlchemy URL for SQLite or PostgreSQL (`sqlite:///data/handoff.db`,

@@ -29,7 +29,7 @@ API_ROUTES = [
     ("GET", f"/api/calls/{CALL_SID}"), ("GET", "/api/handoffs"), ("GET", "/api/callbacks"),
     ("POST", "/api/callbacks/1/done"), ("GET", "/api/deliveries"), ("POST", "/api/deliveries/abc/resend"),
     ("POST", f"/api/oracle/{CALL_SID}"),  # on oracle (test) servers only
-    ("GET", "/api/wrapups"), ("GET", "/api/handoffs/H1/wrapup"),
+    ("GET", "/api/wrapups"), ("GET", "/api/handoffs/H1/wrapup"), ("GET", "/api/analytics"),
 ]  # fmt: skip
 GUARDED_LIKE_THE_API = [("GET", "/metrics")]
 
