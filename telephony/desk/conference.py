@@ -22,7 +22,8 @@ from dialogs.pack import BotPack
 from dialogs.routing import Target
 from dialogs.summary import brief
 from telephony.calls.metrics import Metrics
-from telephony.calls.records import AttemptNote, CallDecision, CallRecord
+from telephony.calls.records import CallDecision, CallRecord
+from telephony.desk.attempts import nobody_took_it, reached_person, record_attempt
 from telephony.desk.briefing import briefing
 from telephony.desk.callbacks import Callbacks
 from telephony.desk.ledger import Ledger
@@ -112,7 +113,7 @@ class ConferenceTransfers:
                 task.cancel()
             self._taken.pop(record.call_sid, None)
         if taken.is_set():
-            record.note(record.decision.decided_ms if record.decision else 0, "moved_as_agent_took_it")
+            _note(record, "moved_as_agent_took_it")
 
     def wait(self) -> str:
         return twiml.hold(self.pack.after_stream.still_trying, language=self.language)
@@ -141,10 +142,10 @@ class ConferenceTransfers:
             )
         except TransferError as exc:
             log.warning("could not ring agent %s for %s: %s", attempt, record.call_sid, exc)
-            record.note(record.decision.decided_ms if record.decision else 0, "agent_ring_failed", error=str(exc)[:200])
+            _note(record, "agent_ring_failed", error=str(exc)[:200])
             return False
         progress.agent_legs[attempt] = sid
-        record.note(record.decision.decided_ms if record.decision else 0, "agent_rung", attempt=attempt)
+        _note(record, "agent_rung", attempt=attempt)
         await self.ledger.save(record)
         return True
 
@@ -187,30 +188,19 @@ class ConferenceTransfers:
         targets = self.targets(decision)
         accepted = attempt in progress.accepted
         outcome = outcome_of(
-            "completed" if status == "completed" else status,
+            status,
             accepted=accepted,
             whisper=True,
             caller_gone=progress.caller_gone,
             answered_by=progress.answered_by.get(attempt) or form.get("AnsweredBy") or None,
         )
-        first = await self.ledger.first_time(
-            call_sid, "dial_status", f"{call_sid}:dial:{attempt}",
-            {"attempt": attempt, "status": status, "outcome": outcome.value},
+        target = targets[min(attempt, len(targets) - 1)]
+        first = await record_attempt(
+            self.ledger, self.metrics, record, decision.package, attempt, target, status=status, outcome=outcome,
+            leg_sid=form.get("CallSid"), duration=form.get("CallDuration"),
         )  # fmt: skip
         if not first:
             return twiml.hang_up()
-        self.metrics.dial_outcome(outcome.value)
-        target = targets[min(attempt, len(targets) - 1)]
-        progress.attempts.append(
-            AttemptNote(attempt=attempt, target=target.describe(), dial_status=status, outcome=outcome.value)
-        )
-        progress.dial_status, progress.last_outcome = status, outcome.value
-        if self.ledger.store is not None:
-            await self.ledger.write(
-                call_sid, self.ledger.store.record_dial_attempt, call_sid, decision.package.handoff_id, attempt,
-                target.kind, target.describe(), dial_call_sid=form.get("CallSid") or None, outcome=outcome.value,
-                dial_status=status, duration_s=_int(form.get("CallDuration")),
-            )  # fmt: skip
         step = next_step(outcome, attempt, len(targets))
         if step is NextStep.NEXT_TARGET and not progress.caller_gone:
             if await self.ring(record, targets, attempt + 1, base):
@@ -267,10 +257,9 @@ class ConferenceTransfers:
         if progress.bridged:
             return
         progress.bridged = True
-        record.note(record.decision.decided_ms if record.decision else 0, "bridged", attempt=attempt)
+        _note(record, "bridged", attempt=attempt)
+        reached_person(self.metrics, record, time.time())
         decision = record.decision
-        if decision is not None and decision.decided_at is not None:
-            self.metrics.time_to_human(time.time() - decision.decided_at)
         if decision is not None and decision.package is not None:
             await self.ledger.set_handoff_status(decision.package.handoff_id, "bridged")
 
@@ -278,22 +267,14 @@ class ConferenceTransfers:
         """Nobody took the call: out of the conference, one clear sentence, then a callback or a message."""
         if self.rest is None or decision.package is None:
             return
-        queue = self.callbacks.queue_of(record)
-        team = (queue.name if queue else decision.package.recommended_queue).replace("_", " ")
-        words = self.pack.after_stream
         urls = Urls(base=base, call_sid=record.call_sid)
-        document = twiml.gather_key_or_redirect(
-            [words.nobody_available.format(team=team), words.callback_or_message],
-            urls.of("/twilio/fallback-choice"),
-            urls.of("/twilio/fallback-choice", Digits="timeout"),
-            self.language,
-        )
+        document = nobody_took_it(self.pack, self.callbacks, record, decision.package, urls, self.language)
         try:
             await asyncio.to_thread(self.rest.redirect_call, record.call_sid, document)
         except TransferError as exc:
             log.warning("could not move %s out of its conference: %s", record.call_sid, exc)
 
 
-def _int(value: str | None) -> int:
-    text = (value or "").strip()
-    return min(int(text), 24 * 3600) if text.isascii() and text.isdigit() and len(text) <= 9 else 0
+def _note(record: CallRecord, what: str, **detail: str | int | float | bool | None) -> None:
+    """A timeline entry at the decision's moment (these webhooks come after the stream, off its clock)."""
+    record.note(record.decision.decided_ms if record.decision else 0, what, **detail)

@@ -14,7 +14,8 @@ from dialogs.pack import BotPack
 from dialogs.routing import Target
 from dialogs.summary import whisper
 from telephony.calls.metrics import Metrics
-from telephony.calls.records import AttemptNote, CallDecision, CallRecord
+from telephony.calls.records import CallDecision, CallRecord
+from telephony.desk.attempts import nobody_took_it, reached_person, record_attempt
 from telephony.desk.briefing import briefing
 from telephony.desk.callbacks import Callbacks
 from telephony.desk.conference import ConferenceTransfers
@@ -137,7 +138,7 @@ class Transfers:
                 call_sid, "whisper_accepted", f"{call_sid}:accepted:{attempt}", {"attempt": attempt}
             )
             if first:  # the empty answer below bridges the caller now
-                self._reached_person(record, time.time())
+                reached_person(self.metrics, record, time.time())
             return twiml.bridge()
         return twiml.hang_up()
 
@@ -161,28 +162,10 @@ class Transfers:
             answered_by=progress.answered_by.get(attempt),
         )
         step = next_step(outcome, attempt, len(targets))
-        detail = {"attempt": attempt, "status": status, "outcome": outcome.value}
-        first = await self.ledger.first_time(call_sid, "dial_status", f"{call_sid}:dial:{attempt}", detail)
-        if first:
-            self.metrics.dial_outcome(outcome.value)  # a bridge is timed at the key press (`accept`)
-            progress.attempts.append(
-                AttemptNote(attempt=attempt, target=target.describe(), dial_status=status, outcome=outcome.value)
-            )
-            if self.ledger.store is not None:
-                await self.ledger.write(
-                    call_sid,
-                    self.ledger.store.record_dial_attempt,
-                    call_sid,
-                    package.handoff_id,
-                    attempt,
-                    target.kind,
-                    target.describe(),
-                    dial_call_sid=form.get("DialCallSid") or None,
-                    outcome=outcome.value,
-                    dial_status=status,
-                    duration_s=_int(form.get("DialCallDuration")),
-                )
-        progress.dial_status, progress.last_outcome = status, outcome.value
+        first = await record_attempt(
+            self.ledger, self.metrics, record, package, attempt, target, status=status, outcome=outcome,
+            leg_sid=form.get("DialCallSid"), duration=form.get("DialCallDuration"),
+        )  # fmt: skip
         if step is NextStep.DONE:
             if first:
                 await self.ledger.set_handoff_status(package.handoff_id, "bridged")
@@ -207,21 +190,7 @@ class Transfers:
         if first:
             await self.ledger.set_handoff_status(package.handoff_id, "failed")
         await self.ledger.save(record)
-        queue = self.callbacks.queue_of(record)
-        team = (queue.name if queue else package.recommended_queue).replace("_", " ")
-        words = self.pack.after_stream
-        return twiml.gather_key_or_redirect(
-            [words.nobody_available.format(team=team), words.callback_or_message],
-            urls.of("/twilio/fallback-choice"),
-            urls.of("/twilio/fallback-choice", Digits="timeout"),
-            self.language,
-        )
-
-    def _reached_person(self, record: CallRecord, bridged_at: float) -> None:
-        """Count the time to a person: from the decision's wall-clock instant to the bridge."""
-        decision = record.decision
-        if decision is not None and decision.decided_at is not None:
-            self.metrics.time_to_human(bridged_at - decision.decided_at)
+        return nobody_took_it(self.pack, self.callbacks, record, package, urls, self.language)
 
     async def cancel_agent_leg(self, agent_sid: str, *, in_progress: bool) -> None:
         if self.rest is None:
@@ -256,11 +225,3 @@ def record_message(urls: Urls, intro: str | None, language: str | None) -> str:
     return twiml.record_message(
         urls.of("/twilio/voicemail"), urls.of("/twilio/recording-status"), intro=intro, language=language
     )
-
-
-def _int(value: str | None) -> int:
-    """A count Twilio sends as text (a call's seconds); anything unreadable or beyond a day is 0, never a traceback."""
-    text = (value or "0").strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 9:
-        return 0
-    return min(int(text), 24 * 3600)
