@@ -84,3 +84,21 @@ class Explain:
 
 
 Action = Say | Listen | CallTool | Route | HandOff | EndCall | Explain
+
+
+ASK_AGAIN_PROMPTS = frozenset({
+    "no_input", "low_confidence", "low_confidence_first", "clarify", "clarify_between", "slot_again",
+    "slot_confirm_length", "slot_confirm_conflict", "not_found", "booking_pick_again", "tool_failed",
+})  # fmt: skip
+"""The prompts that say the caller's last turn failed: not heard, not understood, not found, or a tool broke."""
+
+
+def asks_again(prompt_id: str) -> bool:
+    """Whether a spoken prompt (by its id, `slot_again:order_number` or a frustrated `clarify:short`) is a re-ask:
+    what the review counts as a failed turn."""
+    return prompt_id.split(":", 1)[0] in ASK_AGAIN_PROMPTS
+
+
+def prompt_key(prompt_id: str) -> str:
+    """The prompt a spoken id came from, without the frustrated `:short` variant."""
+    return prompt_id.removesuffix(":short")

@@ -25,6 +25,9 @@ app.add_typer(models_app, name="models")
 users_app = typer.Typer(help="Console accounts (agents and supervisors).", no_args_is_help=True)
 app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(users_app, name="users")
+review_app = typer.Typer(help="The review cycle: sample handoffs, mark verdicts, report, export scenarios.")
+review_app.info.no_args_is_help = True
+app.add_typer(review_app, name="review")
 out = Console(soft_wrap=True)  # whole lines: a narrow pipe must not wrap what scripts read
 err = Console(stderr=True)
 
@@ -213,6 +216,51 @@ def fixtures_build(
     out.print(f"wrote {len(written)} recordings under {manifest.parent}")
 
 
+@fixtures_app.command("month")
+def fixtures_month(
+    start: Annotated[str, typer.Option(help="The month's first day (ISO date, UTC).")] = "2026-10-01",
+    days: Annotated[int, typer.Option(min=1, max=366, help="How many days.")] = 30,
+    calls: Annotated[int, typer.Option(min=1, max=20_000, help="How many calls in all.")] = 200,
+    callers: Annotated[int, typer.Option(min=1, help="Distinct caller numbers (fewer: more repeat contact).")] = 80,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same month.")] = 7,
+    scenarios: Annotated[Path, typer.Option(help="Where the template scenarios are.")] = Path(
+        "audio_fixtures/scenarios"
+    ),
+) -> None:
+    """Fill the configured database with a month of synthetic calls, replayed through the real dialog and desk,
+    then agents' wrap-ups and reviewers' verdicts: data for the analytics and review pages."""
+    import tempfile
+
+    from telephony.replay.month import give_feedback, plan_month, replay_month, truth_of
+    from telephony.store import sqlite_url
+    from voice.tts import SpeechSynthesizer
+
+    first = _since(start)
+    settings = _settings()
+    url = settings.database_url or sqlite_url(settings.data_dir)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")  # not per call
+    plan = plan_month(scenarios, first, days=days, calls=calls, seed=seed, callers=callers)
+    truth = truth_of(plan)
+    synth = SpeechSynthesizer(settings.tts_cache_dir, rate=165)
+    try:
+        with tempfile.TemporaryDirectory(prefix="handoff-month-") as scratch:
+            run = settings.model_copy(update={"database_url": url, "data_dir": Path(scratch)})
+            broken = asyncio.run(replay_month(plan, run, synth))
+    except (ScenarioError, ReplayError, VoiceError, BotPackError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        synth.close()
+    give_feedback(url, plan, truth, seed=seed, queues=sorted(truth.by_queue))
+    store_name = "the configured database" if settings.database_url else url
+    out.print(
+        f"{truth.calls} calls, {truth.handoffs} handoffs, {truth.wrapups} wrap-ups, {truth.reviewed} reviews "
+        f"({truth.avoidable} avoidable) from {first:%Y-%m-%d} over {days} days into {store_name}",
+        highlight=False,
+    )
+    if broken:
+        raise _fail(f"{len(broken)} replays did not end as their scenario expects: {', '.join(broken[:10])}")
+
+
 @models_app.command("fetch")
 def models_fetch(
     url: Annotated[str | None, typer.Option(help="Model archive URL (HANDOFF_VOSK_MODEL_URL).")] = None,
@@ -313,6 +361,142 @@ def users_list() -> None:
             typer.echo(f"{account.name}\t{account.role}{state}")  # tab-separated, for scripts
     finally:
         store.close()
+
+
+def _since(text: str) -> Any:
+    """`7d`, `24h`, `90m` before now, or an ISO date or time (UTC unless it says otherwise)."""
+    from datetime import UTC, datetime, timedelta
+
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if text[-1:] in units and text[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"{text!r} is neither a span like 7d, 24h or 90m nor an ISO date", 2) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _window(since: str, until: str | None) -> tuple[Any, Any]:
+    from datetime import UTC, datetime
+
+    start, end = _since(since), (_since(until) if until else datetime.now(UTC))
+    if start >= end:
+        raise _fail("--since must come before --until", 2)
+    return start, end
+
+
+@review_app.command("sample")
+def review_sample(
+    per_category: Annotated[int, typer.Option(min=1, max=1000, help="Handoffs per escalation category.")] = 5,
+    since: Annotated[str, typer.Option(help="Window start: 7d, 24h, or an ISO date.")] = "7d",
+    until: Annotated[str | None, typer.Option(help="Window end (default now).")] = None,
+    include_reviewed: Annotated[bool, typer.Option("--all", help="Include handoffs already reviewed.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """Recent handoffs across the top escalation categories, newest first, to mark avoidable or necessary."""
+    start, end = _window(since, until)
+    store = _store()
+    try:
+        picked = store.review_sample(start, end, per_category, include_reviewed=include_reviewed)
+    finally:
+        store.close()
+    for c in picked:
+        if as_json:
+            typer.echo(json.dumps({**c.__dict__, "at": c.at.isoformat()}))
+        else:
+            issue = c.primary_issue.splitlines()[0] if c.primary_issue else ""
+            verdict = c.verdict or "-"
+            when = f"{c.at:%Y-%m-%d %H:%M}"
+            typer.echo(
+                "\t".join((c.handoff_id, c.call_sid, when, f"{c.category}/{c.trigger}", c.queue, verdict, issue))
+            )
+    if not picked:
+        err.print("no handoffs to review in that window")
+
+
+@review_app.command("mark")
+def review_mark(
+    handoff: Annotated[str, typer.Argument(help="The handoff id, or the call's CallSid.")],
+    verdict: Annotated[str, typer.Option(help="avoidable or necessary.")],
+    layer: Annotated[
+        str | None,
+        typer.Option(help="The layer at fault: prompt, trigger, routing, summary_template, tool_or_data, asr."),
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="What the reviewer saw.")] = None,
+    queue: Annotated[
+        str | None, typer.Option(help="Avoidable: the queue it should have reached (none: the bot ends).")
+    ] = None,
+    reviewer: Annotated[str, typer.Option(help="Who reviewed it.")] = os.environ.get("USER", "reviewer"),
+) -> None:
+    """Record a reviewer's verdict on a handoff (marking it again replaces the verdict)."""
+    from telephony.store import StoreError
+    from telephony.store.review_records import Verdict
+
+    store = _store()
+    try:
+        found = store.get_handoff(handoff) or store.handoff_for_call(handoff)
+        if found is None:
+            raise _fail(f"no handoff {handoff!r} (give a handoff id or a CallSid)")
+        saved = store.save_review(str(found["handoff_id"]), reviewer, Verdict(verdict, layer, note, queue or None))
+    except StoreError as exc:
+        raise _fail(str(exc), 2) from None
+    finally:
+        store.close()
+    out.print(f"{saved['handoff_id']}: {saved['verdict']}" + (f" ({saved['layer']})" if saved["layer"] else ""))
+
+
+@review_app.command("report")
+def review_report(
+    since: Annotated[str, typer.Option(help="Window start: 30d, 24h, or an ISO date.")] = "30d",
+    until: Annotated[str | None, typer.Option(help="Window end (default now).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md or json.")] = "md",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of printing.")] = None,
+) -> None:
+    """Dead ends, the top avoidable reasons, and agent feedback by queue and by summary field."""
+    from telephony.desk.review import as_markdown, review_report
+
+    if fmt not in ("md", "json"):
+        raise _fail(f"--format must be md or json, not {fmt!r}", 2)
+    start, end = _window(since, until)
+    store = _store()
+    try:
+        report = review_report(store.review_facts(start, end))
+    finally:
+        store.close()
+    title = f"Handoff review, {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+    text = as_markdown(report, title) if fmt == "md" else json.dumps(report.as_json(), indent=2) + "\n"
+    if out_file is None:
+        typer.echo(text, nl=False)
+    else:
+        out_file.write_text(text, encoding="utf-8")
+        out.print(f"wrote {out_file}")
+
+
+@review_app.command("export")
+def review_export(
+    call_sid: Annotated[str, typer.Argument(help="The reviewed call's CallSid.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The scenario file to write (audio_fixtures/scenarios/...).")],
+) -> None:
+    """Write a reviewed call as a replay scenario; its expect block follows the reviewer's verdict."""
+    from telephony.replay.export import export_scenario
+
+    store = _store()
+    try:
+        call = store.get_call(call_sid)
+        handoff = store.handoff_for_call(call_sid) if call is not None else None
+        review = store.review(str(handoff["handoff_id"])) if handoff is not None else None
+    finally:
+        store.close()
+    if call is None:
+        raise _fail(f"no call {call_sid!r} in the store")
+    if review is None:
+        raise _fail(f"call {call_sid} has no reviewed handoff: mark it first (handoff review mark)")
+    try:
+        written = export_scenario(call, review, out_file)
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"wrote {written}; check it with: handoff replay --scenario {written} --check")
 
 
 @app.command("settings")

@@ -19,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from telephony.replay.clock import SimulatedClock
 from telephony.replay.errors import ReplayError
 from telephony.replay.player import ReplayOptions, TwilioPlayer, caller_audio
 from telephony.replay.result import ReplayResult
@@ -110,14 +111,15 @@ async def replay_in_process(
                 recognizers = (
                     OracleRecognizerFactory(options.wer or 0.0, options.seed or 0) if options.asr == "oracle" else None
                 )
-                services = build_services(run_settings, recognizers=recognizers)
+                clock = SimulatedClock(scenario.at)
+                services = build_services(run_settings, recognizers=recognizers, clock=clock)
                 app = create_app(services)
                 wire: AbstractAsyncContextManager[Wire] = (
                     virtual_wire(app, services) if options.clock == "virtual" else network_wire(app, options.speed)
                 )
                 async with wire as connected:
                     player = TwilioPlayer(
-                        connected, auth_token=auth_token, api_token=api_token, options=options, fake=fake
+                        connected, auth_token=auth_token, api_token=api_token, options=options, fake=fake, clock=clock
                     )
                     result = await player.run(scenario, audio)
                 result.outcome["rest_requests"] = [

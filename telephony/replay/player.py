@@ -21,6 +21,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
+from telephony.replay.clock import SimulatedClock
 from telephony.replay.errors import ReplayError
 from telephony.replay.follow import CallFlow, new_call_sid
 from telephony.replay.line import LineEvent, PhoneLine
@@ -145,8 +146,10 @@ class TwilioPlayer:
         api_token: str | None,
         options: ReplayOptions,
         fake: TwilioFake | None = None,
+        clock: SimulatedClock | None = None,
     ) -> None:
         self.wire = wire
+        self.clock = clock  # the server's clock, when it follows this call
         self.fake = fake  # Twilio's REST API, faked on loopback: how the harness learns of a REST transfer
         self.repeat_callbacks = False
         self.repeats: list[dict[str, Any]] = []
@@ -162,6 +165,8 @@ class TwilioPlayer:
         self.repeat_callbacks = scenario.repeat_callbacks
         result = ReplayResult(scenario=scenario.name, call_sid=call_sid, asr=self.options.asr, clock=self.wire.clock)
         line = PhoneLine(list(scenario.caller), audio)
+        if self.clock is not None:
+            self.clock.watch(line, result)
         async with self.wire.http() as http:
             self._http = http
             if self.options.asr == "oracle":

@@ -70,12 +70,13 @@ async def analytics(
     until: Annotated[datetime | None, Query(alias="to")] = None,
     queue: str | None = None,
 ) -> dict[str, Any]:
-    until = _aware(until) or datetime.now(UTC)
-    since = _aware(since) or until - timedelta(days=7)
-    if since >= until:
+    now = services_of(request).clock()  # the store stamps calls with this clock
+    end = _aware(until) or now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)  # today's end
+    start = _aware(since) or end - timedelta(days=7)
+    if start >= end:
         raise HTTPException(status_code=422, detail="`from` must be before `to`")
-    facts = await stored(services_of(request).store.analytics_facts, since, until, queue)
-    return {"from": since.isoformat(), "to": until.isoformat(), "queue": queue, **asdict(figures(facts))}
+    facts = await stored(services_of(request).store.analytics_facts, start, end, queue)
+    return {"from": start.isoformat(), "to": end.isoformat(), "queue": queue, **asdict(figures(facts))}
 
 
 def _aware(moment: datetime | None) -> datetime | None:

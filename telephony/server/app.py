@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from telephony.server import api, media, metrics_route, oracle_api, twilio_routes
+from telephony.server.console import insight
 from telephony.server.console import routes as console
 from telephony.server.http import base_url, xml
 from telephony.server.services import Services, oracle_of
@@ -47,6 +48,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(media.router)
     app.include_router(api.router)
     app.include_router(console.router)
+    app.include_router(insight.router)
     app.include_router(metrics_route.router)
     app.mount("/console/static", console.static, name="console-static")
     app.add_exception_handler(console.NotSignedIn, to_sign_in)

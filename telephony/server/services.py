@@ -147,6 +147,7 @@ def build_services(
     synthesizer: Synthesizer | None = None,
     dialogs: DialogFactory | None = None,
     tools: ToolBox | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Services:
     """Assemble the server's parts.
 
@@ -159,7 +160,8 @@ def build_services(
     if oracle_of(recognition) is not None:
         log.warning("speech recognition is ORACLE ASR (scripted reference text): for tests and replays only")
     pack = load_pack(settings.bot_pack)
-    store = Store(settings.database_url or sqlite_url(settings.data_dir))
+    clock = clock or _clock(settings.fixed_now)
+    store = Store(settings.database_url or sqlite_url(settings.data_dir), clock=clock)
     store.migrate()
     auth_token = settings.twilio_auth_token.get_secret_value()
     rest = (
@@ -167,7 +169,6 @@ def build_services(
         if auth_token and settings.rest_transfers
         else None
     )
-    clock = _clock(settings.fixed_now)
     metrics = Metrics()
     outbox = Outbox(settings.data_dir / "outbox", metrics=metrics)
     deliverer = _deliverer(settings, store, outbox)

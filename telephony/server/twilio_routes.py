@@ -58,6 +58,8 @@ async def voice(request: Request, form: TwilioForm) -> Response:
     if not call_sid:
         raise HTTPException(status_code=400, detail="CallSid is missing")
     record = services.registry.open(call_sid)
+    if record.caller is None:  # first sight of the call: it began now, by the server's clock
+        record.created_at = services.clock().timestamp()
     record.account_sid = str(form.get("AccountSid") or "") or None
     record.caller = str(form.get("From") or "") or None
     record.called = str(form.get("To") or "") or None

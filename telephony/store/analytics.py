@@ -16,12 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from telephony.store.models import Call, Callback, DialAttempt, Event, Handoff, Voicemail, WrapUp
+from telephony.store.models import Call, Callback, DialAttempt, Event, Handoff, Review, Voicemail, WrapUp
 from telephony.store.transactions import Transactions, require_aware
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
 BRIDGE_EVENTS = ("whisper_accepted", "bridged")  # the agent took the call (the first of these is the bridge)
+DECISION_EVENT = "decision"  # stamped by the store's clock, as the bridge is
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class HandoffFact:
     had_to_repeat: bool | None
     summary_rating: int | None
     wrong_queue: bool | None
+    verdict: str | None = None  # the reviewer's: avoidable or necessary
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ class Figures:
     restatement_rate: float | None = None
     summary_rating_mean: float | None = None
     wrong_queue_rate: float | None = None
-    avoidable_rate: float | None = None  # from review verdicts: none are stored yet
+    avoidable_rate: float | None = None  # avoidable over reviewed handoffs
+    reviewed: int = 0
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -147,6 +150,9 @@ def figures(facts: Facts) -> Figures:
     ratings = [h.summary_rating for h in wrapped if h.summary_rating is not None]
     out.summary_rating_mean = round(statistics.fmean(ratings), 2) if ratings else None
     out.wrong_queue_rate = _rate(sum(1 for h in wrapped if h.wrong_queue), len(wrapped))
+    verdicts = [h.verdict for h in hs if h.verdict is not None]
+    out.reviewed = len(verdicts)
+    out.avoidable_rate = _rate(sum(1 for v in verdicts if v == "avoidable"), len(verdicts))
     return out
 
 
@@ -195,13 +201,14 @@ class AnalyticsRecords(Transactions):
             ):
                 outcomes.setdefault(sid, []).append(outcome)
             bridged: dict[str, datetime] = {}
-            for event_sid, at in s.execute(
-                select(Event.call_sid, Event.created_at)
-                .where(Event.call_sid.in_(sids), Event.kind.in_(BRIDGE_EVENTS))
-                .order_by(Event.created_at)
+            decided_events: dict[str, datetime] = {}
+            for event_sid, kind, at in s.execute(
+                select(Event.call_sid, Event.kind, Event.created_at)
+                .where(Event.call_sid.in_(sids), Event.kind.in_((*BRIDGE_EVENTS, DECISION_EVENT)))
+                .order_by(Event.created_at, Event.id)
             ):
                 if event_sid is not None:
-                    bridged.setdefault(event_sid, at)
+                    (decided_events if kind == DECISION_EVENT else bridged).setdefault(event_sid, at)
             callbacks = {
                 sid: status
                 for sid, status in s.execute(
@@ -215,10 +222,16 @@ class AnalyticsRecords(Transactions):
                 )
             }
             wrapups = {w.call_sid: w for w in s.scalars(select(WrapUp).where(WrapUp.call_sid.in_(sids)))}
+            verdicts = {
+                sid: verdict
+                for sid, verdict in s.execute(select(Review.call_sid, Review.verdict).where(Review.call_sid.in_(sids)))
+            }
         handoffs = []
         for handoff, caller, decision, called_at in rows:  # a handoff dates from its call
             w = wrapups.get(handoff.call_sid)
-            decided = _epoch((decision or {}).get("decided_at")) if isinstance(decision, dict) else None
+            decided = decided_events.get(handoff.call_sid) or (
+                _epoch(decision.get("decided_at")) if isinstance(decision, dict) else None
+            )
             handoffs.append(HandoffFact(
                 handoff.handoff_id, handoff.call_sid, caller, called_at, handoff.category, handoff.trigger,
                 handoff.queue, handoff.status, decided, bridged.get(handoff.call_sid),
@@ -226,6 +239,6 @@ class AnalyticsRecords(Transactions):
                 voicemails.get(handoff.call_sid),
                 w.created_at if w is not None and w.resolved else None,
                 w.had_to_repeat if w is not None else None, w.summary_rating if w is not None else None,
-                w.wrong_queue if w is not None else None,
+                w.wrong_queue if w is not None else None, verdicts.get(handoff.call_sid),
             ))  # fmt: skip
         return Facts(since, until, calls, later, handoffs)

@@ -34,6 +34,9 @@ DIAL_OUTCOMES = frozenset(
 ROLES = frozenset({"agent", "supervisor"})
 CALLBACK_STATUSES = frozenset({"requested", "dialing", "done", "failed"})
 DELIVERY_STATUSES = frozenset({"pending", "delivered", "failed"})
+VERDICTS = frozenset({"avoidable", "necessary"})
+LAYERS = frozenset({"prompt", "trigger", "routing", "summary_template", "tool_or_data", "asr"})
+"""The layer a reviewer blames for an avoidable or badly handled transfer: tune one at a time."""
 
 SID = 64  # Twilio SIDs are 34 characters; room for other carriers' identifiers
 NAME = 128
@@ -315,5 +318,25 @@ class WrapUp(Base):
     wrong_queue: Mapped[bool] = mapped_column(default=False)
     right_queue: Mapped[str | None] = mapped_column(String(NAME))
     notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Review(Base):
+    """A reviewer's verdict on a handoff: avoidable or necessary, the layer at fault, a note, and for an
+    avoidable one the queue it should have reached (none: the bot should have finished the call)."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[str] = mapped_column(
+        String(NAME), ForeignKey("handoffs.handoff_id", ondelete="CASCADE"), unique=True
+    )
+    call_sid: Mapped[str] = mapped_column(String(SID), index=True)
+    reviewer: Mapped[str] = mapped_column(String(NAME))
+    verdict: Mapped[str] = mapped_column(String(16))
+    layer: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    expected_queue: Mapped[str | None] = mapped_column(String(NAME))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

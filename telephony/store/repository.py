@@ -29,10 +29,11 @@ from telephony.store.call_records import (
 from telephony.store.console_records import ConsoleRecords
 from telephony.store.errors import StoreError
 from telephony.store.models import HANDOFF_STATUSES, Call, Callback, Delivery, Event, Handoff, Prompt, Turn, Voicemail
+from telephony.store.review_records import ReviewRecords
 from telephony.store.transactions import Row, as_rows, chunks, require
 
 
-class Store(AnalyticsRecords, ConsoleRecords, AfterHandoff):
+class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
     """Calls, turns, prompts, handoffs, dial attempts, callbacks, voicemails, deliveries and the event log.
 
     `url` is a SQLAlchemy URL for SQLite or PostgreSQL (`sqlite:///data/handoff.db`,

@@ -195,3 +195,32 @@ def test_users_add_creates_an_account_that_signs_in_and_refuses_bad_input(tmp_pa
     assert password_matches(found[1], "another long password") and "another long password" not in found[1]
     listed = handoff("users", "list", env=env)
     assert "ada\tagent" in listed.stdout
+
+
+def test_review_sample_mark_report_and_export_close_the_loop(tmp_path: Path) -> None:
+    env = {"HANDOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}", "HANDOFF_TTS_CACHE_DIR": str(tmp_path / "tts")}
+    scenario = ROOT / "audio_fixtures" / "scenarios" / "talk_to_a_person.yaml"
+    played = handoff("replay", "--scenario", str(scenario), "--out-dir", str(tmp_path / "out"), "-q", env=env)
+    assert played.returncode == 0, played.stderr
+    window = ("--since", "2026-11-01", "--until", "2026-12-01")
+    sample = handoff("review", "sample", "--per-category", "5", *window, env=env)
+    assert sample.returncode == 0, sample.stderr
+    (line,) = sample.stdout.splitlines()
+    handoff_id, call_sid, _, reason, queue, verdict, _ = line.split("\t")
+    assert (reason.split("/")[0], queue, verdict) == ("distress", "orders", "-")
+    marked = handoff("review", "mark", call_sid, "--verdict", "avoidable", "--layer", "trigger", "--note", "n", env=env)
+    assert marked.returncode == 0 and "avoidable (trigger)" in marked.stdout
+    bad = handoff("review", "mark", handoff_id, "--verdict", "perhaps", env=env)
+    assert bad.returncode == 2 and "verdict" in bad.stderr and "Traceback" not in bad.stderr
+    assert handoff("review", "sample", *window, env=env).stdout == ""  # reviewed ones leave the sample
+    report = handoff("review", "report", *window, "--format", "json", env=env)
+    assert report.returncode == 0
+    assert '"avoidable": 1' in report.stdout and '"layer": "trigger"' in report.stdout
+    out = tmp_path / "scenarios" / "person_avoidable.yaml"
+    exported = handoff("review", "export", call_sid, "--out", str(out), env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert yaml.safe_load(out.read_text())["expect"] == {"decision": "end"}
+    check = handoff("replay", "--scenario", str(out), "--check", "--out-dir", str(tmp_path / "out2"), "-q",
+                    env={"HANDOFF_TTS_CACHE_DIR": str(tmp_path / "tts")})  # fmt: skip
+    assert check.returncode == 1 and "FAIL" in check.stdout
+    assert handoff("review", "export", "CAnope", "--out", str(out), env=env).returncode == 1

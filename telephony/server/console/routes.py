@@ -32,7 +32,6 @@ from telephony.server.console.accounts import (
 )
 from telephony.server.http import services_of
 from telephony.store.console_records import SignedIn
-from telephony.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +68,12 @@ async def supervisor(who: Annotated[SignedIn, Depends(signed_in)]) -> SignedIn:
     return who
 
 
-def _check_csrf(who: SignedIn, token: str | None) -> None:
+def check_csrf(who: SignedIn, token: str | None) -> None:
     if not same(who.csrf_token, token):
         raise HTTPException(status_code=403, detail="the form's CSRF token is missing or wrong; reload the page")
 
 
-def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render_page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
@@ -83,7 +82,7 @@ def _page(request: Request, name: str, status_code: int = 200, **context: Any) -
 
 def _login_page(request: Request, error: str | None = None, status_code: int = 200) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
-    page = _page(request, "login.html", status_code, csrf_token=token, error=error)
+    page = render_page(request, "login.html", status_code, csrf_token=token, error=error)
     page.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
                     path="/console", max_age=3600)  # fmt: skip
     return page
@@ -124,7 +123,7 @@ async def logout(
     who: Annotated[SignedIn, Depends(signed_in)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> RedirectResponse:
-    _check_csrf(who, csrf_token)
+    check_csrf(who, csrf_token)
     await services_of(request).console_auth.sign_out(request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/console")
@@ -140,7 +139,7 @@ def _when(value: object) -> datetime | None:
 
 async def _queue_rows(request: Request) -> list[dict[str, Any]]:
     store = services_of(request).store
-    now = utcnow()
+    now = services_of(request).clock()  # the store stamps handoffs with this clock
     rows = await asyncio.to_thread(store.live_handoffs, frozenset(LIVE), now - LIVE_FOR)
     out = []
     for row in rows:
@@ -159,13 +158,13 @@ async def _queue_rows(request: Request) -> list[dict[str, Any]]:
 @router.get("", response_class=HTMLResponse)
 async def queue_page(request: Request, who: Annotated[SignedIn, Depends(signed_in)]) -> HTMLResponse:
     rows = await _queue_rows(request)
-    return _page(request, "queue.html", who=who, rows=rows, version=services_of(request).queue_watch.version)
+    return render_page(request, "queue.html", who=who, rows=rows, version=services_of(request).queue_watch.version)
 
 
 @router.get("/queue", response_class=HTMLResponse)
 async def queue_rows(request: Request, who: Annotated[SignedIn, Depends(signed_in)]) -> HTMLResponse:
     """The queue's rows alone: what the page fetches when the queue changes."""
-    return _page(request, "_queue_rows.html", rows=await _queue_rows(request))
+    return render_page(request, "_queue_rows.html", rows=await _queue_rows(request))
 
 
 @router.get("/events")
@@ -205,7 +204,7 @@ async def _card(request: Request, handoff_id: str) -> dict[str, Any]:
 async def card_page(request: Request, handoff_id: str, who: Annotated[SignedIn, Depends(signed_in)]) -> HTMLResponse:
     card = await _card(request, handoff_id)
     pack = services_of(request).pack
-    return _page(request, "card.html", who=who, dispositions=pack.dispositions,
+    return render_page(request, "card.html", who=who, dispositions=pack.dispositions,
                  queues=[q.name for q in pack.queues], saved=request.query_params.get("saved") == "1",
                  errors=[], **card)  # fmt: skip
 
@@ -238,7 +237,7 @@ def _form_fields(raw: dict[str, str]) -> dict[str, Any]:
 async def wrap_up(request: Request, handoff_id: str, who: Annotated[SignedIn, Depends(signed_in)]) -> Response:
     form = await request.form()
     raw = {k: str(v) for k, v in form.items()}
-    _check_csrf(who, raw.get("csrf_token"))
+    check_csrf(who, raw.get("csrf_token"))
     pack = services_of(request).pack
     errors: list[str] = []
     try:
@@ -252,7 +251,7 @@ async def wrap_up(request: Request, handoff_id: str, who: Annotated[SignedIn, De
         errors.append("right_queue: say which queue the call should have gone to")
     if errors or wrapup is None:
         card = await _card(request, handoff_id)
-        return _page(request, "card.html", 422, who=who, dispositions=pack.dispositions,
+        return render_page(request, "card.html", 422, who=who, dispositions=pack.dispositions,
                      queues=[q.name for q in pack.queues], saved=False, errors=errors, **card)  # fmt: skip
     store = services_of(request).store
     if await asyncio.to_thread(store.get_handoff, handoff_id) is None:
@@ -273,4 +272,4 @@ async def supervisor_page(request: Request, who: Annotated[SignedIn, Depends(sup
         counts = by_queue.setdefault(row["queue"], {"waiting": 0, "ringing": 0, "bridged": 0})
         counts[row["state"]] += 1
     feedback = await asyncio.to_thread(services_of(request).store.list_wrapups, 50)
-    return _page(request, "supervisor.html", who=who, by_queue=by_queue, rows=rows, feedback=feedback)
+    return render_page(request, "supervisor.html", who=who, by_queue=by_queue, rows=rows, feedback=feedback)

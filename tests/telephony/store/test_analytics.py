@@ -105,13 +105,15 @@ async def test_the_api_serves_the_figures_of_a_window(tmp_path: Path) -> None:
         await server.replay("talk_to_a_person.yaml", tmp_path / "tts")
         assert await server.services.desk.ledger.outbox.flush(10)
         async with httpx.AsyncClient(base_url=server.base) as http:
-            now = datetime.now(UTC)
-            window = {"from": (now - timedelta(days=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat()}
+            at = datetime(2026, 11, 24, 15, tzinfo=UTC)  # the server's clock: calls date from it, not the wall
+            window = {"from": (at - timedelta(days=1)).isoformat(), "to": (at + timedelta(hours=1)).isoformat()}
             served = await http.get("/api/analytics", params=window, headers=HEADERS)
             backwards = await http.get("/api/analytics", params={"from": window["to"], "to": window["from"]},
                                        headers=HEADERS)  # fmt: skip
             unauthorised = await http.get("/api/analytics")
+            by_default = await http.get("/api/analytics", headers=HEADERS)  # the 7 days through today
     body = served.json()
     assert served.status_code == 200 and body["calls"] == 1 and body["handoffs"] == 1
     assert body["by_queue"] == {"orders": 1} and body["completion"] == 1.0
     assert backwards.status_code == 422 and unauthorised.status_code == 401
+    assert by_default.json()["calls"] == 1 and by_default.json()["to"].startswith("2026-11-25T00:00")

@@ -17,7 +17,7 @@ from telephony.store.models import Base
 
 TABLES = {
     "calls", "turns", "prompts", "events", "handoffs", "dial_attempts", "callbacks", "voicemails", "deliveries",
-    "users", "console_sessions", "login_failures", "wrapups",
+    "users", "console_sessions", "login_failures", "wrapups", "reviews",
 }  # fmt: skip
 
 
@@ -33,7 +33,7 @@ def test_migrating_twice_is_harmless(store_url: str) -> None:
     store.log_event(None, "boot", {"n": 1})
     store.migrate()
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
         assert connection.execute(text("SELECT count(*) FROM events")).scalar_one() == 1
     store.close()
 
