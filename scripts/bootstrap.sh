@@ -22,6 +22,8 @@ if [ "$job" = test ]; then
     apt_packages+=(postgresql)
   # The browser tests (tests/browser) drive Debian's chromium through Playwright, by its executable path.
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || apt_packages+=(chromium)
+  # The cluster tests (tests/cluster) put Debian's nginx, configured from deploy/nginx, in front of the instances.
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || apt_packages+=(nginx-light)
 fi
 if ((${#apt_packages[@]})); then
   sudo=""

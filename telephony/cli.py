@@ -54,6 +54,7 @@ def serve(
     import uvicorn
 
     from telephony.server.app import create_app
+    from telephony.server.drain import DrainingServer
     from telephony.server.services import build_services
 
     settings = _settings(host=host, port=port, asr=asr)
@@ -64,10 +65,34 @@ def serve(
         raise _fail(str(exc)) from None
     except VoiceError as exc:
         raise _fail(f"the speech engines could not start: {exc}") from None
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(services), host=settings.host, port=settings.port, log_level=settings.log_level,
         ws="websockets-sansio", ws_per_message_deflate=False,  # audio frames: compressing them costs, saves little
     )  # fmt: skip
+    DrainingServer(config, services).run()  # SIGTERM: live calls finish or are handed on before it stops
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=100, help="Jobs run at once.")] = 4,
+) -> None:
+    """Run background jobs from PostgreSQL's job queue: help-desk deliveries and the callback dialer (needs
+    HANDOFF_JOBS=queue and HANDOFF_DATABASE_URL on PostgreSQL; as many workers as you like)."""
+    from telephony.desk.jobs import job_app, run_worker
+    from telephony.server.services import build_services
+
+    settings = _settings()
+    if settings.jobs != "queue":
+        raise _fail("HANDOFF_JOBS is in_process: each `handoff serve` runs its own background work; "
+                    "set HANDOFF_JOBS=queue (and a PostgreSQL HANDOFF_DATABASE_URL) to run workers", 2)  # fmt: skip
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # every request's headers, otherwise
+    try:
+        services = build_services(settings.model_copy(update={"asr": "oracle"}))  # a worker hears no calls
+    except BotPackError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"worker: taking jobs from {services.store.display_url} ({concurrency} at once)", highlight=False)
+    asyncio.run(run_worker(job_app(services.store, services.deliverer, services.dialer), concurrency))
 
 
 @app.command()

@@ -61,7 +61,7 @@ SLOW_MODULES = frozenset({
     "tests/telephony/test_cli.py",
     "tests/voice/test_fixtures.py",
 })  # fmt: skip
-SLOW_FOLDERS = ("tests/bench/", "tests/faults/", "tests/browser/")
+SLOW_FOLDERS = ("tests/bench/", "tests/faults/", "tests/browser/", "tests/cluster/")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -112,3 +112,16 @@ def postgres_url() -> Iterator[str]:
         if started:
             run("pg_ctl", "stop", "-D", str(data), "-m", "immediate", "-w")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def reset_postgres(url: str) -> None:
+    """Empty the database of everything: the store's tables, procrastinate's queue, their types and functions."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()

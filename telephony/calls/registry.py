@@ -75,5 +75,9 @@ class LiveStreams(Generic[S]):
     def get(self, call_sid: str) -> S | None:
         return self._streams.get(call_sid)
 
+    def open_streams(self) -> list[S]:
+        """Every stream open now (a copy: streams leave while the caller walks it)."""
+        return list(self._streams.values())
+
     def __len__(self) -> int:
         return len(self._streams)

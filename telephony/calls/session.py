@@ -479,6 +479,12 @@ class CallSession:
             self.closing = True
             await self.transport.close(1000)
 
+    async def hand_on(self, trigger: str) -> None:
+        """This server is going away: hand the caller to a person now, with what they have said (Twilio asks
+        `<Connect action>`, which any other instance answers)."""
+        if self._live and not self.closing:
+            await self._fall_back(trigger)
+
     async def _fall_back(
         self, trigger: str, category: Category = "workflow_exception", words: str | None = None, **details: object
     ) -> None:

@@ -155,11 +155,15 @@ class ConferenceTransfers:
         """The agent picked up: a short brief (the card has the rest), press 1. A machine, or a caller already
         gone, gets none."""
         words = self.pack.agent
-        return briefing(
-            await self.ledger.find(call_sid), attempt, form.get("AnsweredBy", ""), words, summary=brief,
+        record = await self.ledger.find(call_sid)
+        answer = briefing(
+            record, attempt, form.get("AnsweredBy", ""), words, summary=brief,
             press=words.press_one_short,
             accept_url=Urls(base, call_sid).of("/twilio/conference/accept", attempt=attempt), language=self.language,
         )  # fmt: skip
+        if record is not None:  # who answered is kept for the attempt's outcome, which any instance may judge
+            await self.ledger.save(record)
+        return answer
 
     async def accept(self, call_sid: str, attempt: int, form: Mapping[str, str]) -> str:
         """1: the agent enters the caller's conference (and the two are bridged once both are in)."""
@@ -170,6 +174,7 @@ class ConferenceTransfers:
             return twiml.say_and_hang_up(self.pack.agent.caller_gone, self.language)
         if attempt not in record.progress.accepted:
             record.progress.accepted.append(attempt)
+            await self.ledger.save(record)  # the agent's leg status, perhaps on another instance, reads it
             self._taken.setdefault(call_sid, asyncio.Event()).set()  # the caller is moved in now
             await self.ledger.first_time(call_sid, "whisper_accepted", f"{call_sid}:accepted:{attempt}",
                                          {"attempt": attempt})  # fmt: skip

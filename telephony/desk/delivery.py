@@ -148,6 +148,7 @@ class HandoffDeliverer:
         timeout_s: float = 10.0,
         client: httpx.AsyncClient | None = None,
         outbox: Outbox | None = None,
+        send_now: bool = True,
     ) -> None:
         if not secret:
             raise ValueError("a signing secret is required: receivers could not tell our requests from forgeries")
@@ -159,6 +160,7 @@ class HandoffDeliverer:
         self.urls = list(urls)
         self.log = log
         self.outbox = outbox
+        self.send_now = send_now  # False: `deliver` records each delivery with its job; a worker sends it
         self.max_attempts = max_attempts
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
@@ -181,6 +183,8 @@ class HandoffDeliverer:
         with self._claimed([delivery_id for delivery_id, _ in targets]):
             for delivery_id, url in targets:
                 await self._log(delivery_id, self.log.add_delivery, delivery_id, handoff_id, url, snapshot)
+            if not self.send_now:
+                return [delivery_id for delivery_id, _ in targets]
             sends = (self._send(delivery_id, url, body, 0) for delivery_id, url in targets)
             results = await asyncio.gather(*sends, return_exceptions=True)  # one failing log must not orphan the rest
         if errors := [result for result in results if isinstance(result, BaseException)]:

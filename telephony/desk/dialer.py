@@ -47,37 +47,38 @@ class CallbackDialer:
         self.pack = pack
         self.queues = {q.name: q for q in pack.queues}
         self.clock = clock
-        self.retry_after_s = 900
-        self._answered_by: dict[int, str] = {}
-        self._not_before: dict[int, datetime] = {}  # a callback that just failed waits before the next try
+        self.retry_after_s = 900  # the caller was not reached: try again this much later
+        self.redial_after_s = 60  # Twilio refused the call: try again this much later
 
     def url(self, path: str, callback_id: int) -> str:
         return f"{self.base_url}{path}?{urlencode({'callback': callback_id})}"
 
     async def run_once(self) -> int:
-        """Dial every due callback's agent; returns how many calls were placed."""
-        placed = 0
-        now = self.clock()
-        for callback in await asyncio.to_thread(self.store.due_callbacks, now):
-            callback_id = int(str(callback["id"]))
-            if self._not_before.get(callback_id, now) > now:
-                continue
-            agent = self._agent_for(callback)
-            await asyncio.to_thread(self.store.mark_callback, callback_id, "dialing", f"calling agent {agent}")
-            try:
-                await asyncio.to_thread(
-                    self.rest.create_call,
-                    agent,
-                    self.caller_id,
-                    self.url("/twilio/callback/agent", callback_id),
-                    status_callback=self.url("/twilio/callback/agent-status", callback_id),
-                )
-            except TransferError as exc:
-                log.warning("could not place callback %s: %s", callback_id, exc)
-                await asyncio.to_thread(self.store.mark_callback, callback_id, "requested", f"dial failed: {exc}")
-                continue
-            placed += 1
-        return placed
+        """Dial every due callback's agent (in-process mode); returns how many calls were placed."""
+        due = await asyncio.to_thread(self.store.due_callbacks, self.clock())
+        return sum([await self.dial(int(str(callback["id"]))) for callback in due])
+
+    async def dial(self, callback_id: int) -> bool:
+        """Ring the agent for one callback, if it is still waiting (claimed in the store first, so two workers
+        never both dial it); True when the call was placed. A failed dial waits and is tried again."""
+        callback = await asyncio.to_thread(self.store.claim_callback, callback_id, "calling the agent")
+        if callback is None:
+            return False
+        agent = await asyncio.to_thread(self._agent_for, callback)
+        try:
+            await asyncio.to_thread(
+                self.rest.create_call,
+                agent,
+                self.caller_id,
+                self.url("/twilio/callback/agent", callback_id),
+                status_callback=self.url("/twilio/callback/agent-status", callback_id),
+            )
+        except TransferError as exc:
+            log.warning("could not place callback %s: %s", callback_id, exc)
+            retry_at = self.clock() + timedelta(seconds=self.redial_after_s)
+            await asyncio.to_thread(self.store.retry_callback, callback_id, retry_at, f"dial failed: {exc}")
+            return False
+        return True
 
     async def run_forever(self, every_s: float = 30.0) -> None:
         while True:
@@ -126,7 +127,7 @@ class CallbackDialer:
 
     def customer_twiml(self, callback_id: int, answered_by: str) -> str:
         """The customer leg answered: a machine gets a short message, a person is bridged (empty response)."""
-        self._answered_by[callback_id] = answered_by
+        self.store.callback_answered(callback_id, answered_by)  # the result may reach another instance
         if answered_by.startswith("machine") or answered_by == "fax":
             message = self.pack.after_stream.machine_message.format(company=self.pack.company)
             return twiml.say_and_hang_up(message, self.pack.say_language)
@@ -134,14 +135,15 @@ class CallbackDialer:
 
     async def result(self, callback_id: int, dial_status: str) -> str:
         """After the customer leg: done when a person was reached, else back to requested (tried again)."""
-        answered_by = self._answered_by.pop(callback_id, "")
+        callback = await asyncio.to_thread(self._callback, callback_id)
+        answered_by = str((callback or {}).get("answered_by") or "")
         if dial_status == "completed" and not answered_by.startswith(("machine", "fax")):
             await asyncio.to_thread(self.store.mark_callback, callback_id, "done", "reached the customer")
         else:
             note = f"not reached ({answered_by or dial_status}); will try again"
-            self._not_before[callback_id] = self.clock() + timedelta(seconds=self.retry_after_s)
-            await asyncio.to_thread(self.store.mark_callback, callback_id, "requested", note)
+            retry_at = self.clock() + timedelta(seconds=self.retry_after_s)
+            await asyncio.to_thread(self.store.retry_callback, callback_id, retry_at, note)
         return twiml.hang_up()
 
     def _callback(self, callback_id: int) -> Mapping[str, object] | None:
-        return next((c for c in self.store.list_callbacks() if str(c["id"]) == str(callback_id)), None)
+        return self.store.get_callback(callback_id)

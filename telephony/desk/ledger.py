@@ -41,8 +41,12 @@ class Ledger:
         outbox: Outbox | None = None,
         read_deadline_s: float = READ_DEADLINE_S,
         metrics: Metrics | None = None,
+        streaming_here: Callable[[str], bool] | None = None,
     ) -> None:
         self.registry = registry
+        # Whether this process holds the call's live media stream; then its memory is the call's truth.
+        # Without one, every call counts as here (a desk on its own, in tests).
+        self.streaming_here = streaming_here or (lambda call_sid: True)
         self.store = store
         self.outbox = outbox or Outbox()
         self.read_deadline_s = read_deadline_s
@@ -78,12 +82,27 @@ class Ledger:
         return self.registry.open(call_sid)
 
     async def find(self, call_sid: str) -> CallRecord | None:
-        """The live record, or the stored one after a restart (which then carries on in memory)."""
+        """The call's freshest record. Memory, while this process streams the call, has writes of it still to
+        store, or saved it last; the stored record when another instance (or this one before a restart) saved it
+        last, copied into the record held in memory so every handler of the call here sees the same state.
+        A slow or failing store leaves the desk with what memory has."""
         record = self.registry.get(call_sid)
-        if record is None and self.store is not None:
-            record = await self.read(self.store.load_call, call_sid)
-            if record is not None:
-                self.registry.adopt(record)
+        if self.store is None:
+            return record
+        if record is not None:
+            if self.streaming_here(call_sid) or self.outbox.pending(f"call:{call_sid}"):
+                return record
+            writer = await self.read(self.store.call_writer, call_sid)
+            if writer is None or writer == self.store.writer:
+                return record
+        stored = await self.read(self.store.load_call, call_sid)
+        if stored is None:
+            return record
+        if record is None:
+            self.registry.adopt(stored)
+            return stored
+        for name in type(record).model_fields:  # in place: handlers holding this record see the fresh state
+            setattr(record, name, getattr(stored, name))
         return record
 
     async def save(self, record: CallRecord) -> None:

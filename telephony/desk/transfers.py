@@ -119,11 +119,15 @@ class Transfers:
     async def whisper(self, call_sid: str, attempt: int, form: Mapping[str, str], base: str) -> str:
         """The agent's leg answered: brief them (press 1 to take the call); a machine or a gone caller is not."""
         words = self.pack.agent
-        return briefing(
-            await self.ledger.find(call_sid), attempt, form.get("AnsweredBy", ""), words, summary=whisper,
+        record = await self.ledger.find(call_sid)
+        answer = briefing(
+            record, attempt, form.get("AnsweredBy", ""), words, summary=whisper,
             press=words.press_one, accept_url=Urls(base, call_sid).of("/twilio/accept", attempt=attempt),
             language=self.language,
         )  # fmt: skip
+        if record is not None:  # who answered is kept for the attempt's outcome, which any instance may judge
+            await self.ledger.save(record)
+        return answer
 
     async def accept(self, call_sid: str, attempt: int, form: Mapping[str, str]) -> str:
         """The agent's key: 1 bridges (an empty response ends the whisper); anything else passes the call on."""
@@ -134,6 +138,7 @@ class Transfers:
             return twiml.say_and_hang_up(self.pack.agent.caller_gone, self.language)
         if record is not None and digits == "1":
             record.progress.accepted.append(attempt)
+            await self.ledger.save(record)  # the dial's end, perhaps on another instance, reads the acceptance
             first = await self.ledger.first_time(
                 call_sid, "whisper_accepted", f"{call_sid}:accepted:{attempt}", {"attempt": attempt}
             )

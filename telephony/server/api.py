@@ -45,7 +45,12 @@ async def get_call(request: Request, call_sid: CallSid) -> dict[str, Any]:
         row = {"call_sid": live.call_sid, "status": live.status, "caller": live.caller, "stored": False}
     if row is None:
         raise HTTPException(status_code=404, detail=f"no call {call_sid}")
-    if live is not None:  # what only the live record has: latencies, the live outcome, the decision
+    # This process's memory is the call's freshest state only while it streams the call or saved it last; a
+    # record another instance saved since (behind a load balancer) is read from the store as it is.
+    fresh_here = services.streams.get(call_sid) is not None or row.get("writer") in (None, services.store.writer)
+    if live is None or not fresh_here:
+        live = await stored(services.store.load_call, call_sid) if row.get("stored", True) else live
+    if live is not None:  # the record's own view: latencies, the live outcome, the decision
         row["decision"] = live.decision.model_dump(mode="json") if live.decision else None
         row["latencies"] = [lat.model_dump(mode="json") for lat in live.latencies]
         row["progress"] = live.progress.model_dump(mode="json")

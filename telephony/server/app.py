@@ -30,7 +30,8 @@ def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.start()
-        dialing = asyncio.create_task(services.dialer.run_forever()) if services.dialer is not None else None
+        in_process = services.dialer is not None and services.settings.jobs == "in_process"  # else: `handoff worker`
+        dialing = asyncio.create_task(services.dialer.run_forever()) if in_process and services.dialer else None
         upkeep = asyncio.create_task(services.upkeep.run_forever(), name="upkeep")
         yield
         upkeep.cancel()
@@ -57,9 +58,11 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(StoreError, on_store_error)
     app.add_exception_handler(Exception, on_unexpected)
 
-    @app.get("/healthz", summary="Liveness: the server is up and which recogniser it uses")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "asr": services.recognition.name}
+    @app.get("/healthz", summary="Up and taking calls (503 while draining), and which recogniser it uses")
+    async def healthz() -> Response:
+        if services.draining:  # the load balancer stops sending new calls here
+            return JSONResponse({"status": "draining", "asr": services.recognition.name}, status_code=503)
+        return JSONResponse({"status": "ok", "asr": services.recognition.name})
 
     return app
 

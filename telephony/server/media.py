@@ -11,6 +11,7 @@ import logging
 from contextlib import suppress
 
 from fastapi import APIRouter, WebSocket
+from fastapi.responses import PlainTextResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from telephony.calls.session import POLICY_VIOLATION, CallSession
@@ -59,6 +60,10 @@ async def media(ws: WebSocket) -> None:
     if not services.signatures.websocket_ok(forms, ws.headers.get(SIGNATURE_HEADER.lower())):
         log.warning("refused media stream upgrade from %s: missing or invalid X-Twilio-Signature", ws.client)
         await ws.close(code=1008)  # before accept: the client gets HTTP 403
+        return
+    if services.draining:  # stopping: a 503 the load balancer retries on another instance
+        log.info("refused a media stream: this instance is draining")
+        await ws.send_denial_response(PlainTextResponse("draining", status_code=503))
         return
     await ws.accept()
     transport = WebSocketTransport(ws)

@@ -91,6 +91,7 @@ class Services:
     queue_watch: QueueWatch
     metrics: Metrics
     dialer: CallbackDialer | None = None
+    draining: bool = False  # SIGTERM: no new streams; live calls are finishing or being handed on
 
     async def start(self) -> None:
         """Before the first call: say loudly what is unsafe, and synthesise every fixed prompt."""
@@ -161,7 +162,8 @@ def build_services(
         log.warning("speech recognition is ORACLE ASR (scripted reference text): for tests and replays only")
     pack = load_pack(settings.bot_pack)
     clock = clock or _clock(settings.fixed_now)
-    store = Store(settings.database_url or sqlite_url(settings.data_dir), clock=clock)
+    queued = settings.jobs == "queue"  # deliveries and callbacks go to `handoff worker` through PostgreSQL
+    store = Store(settings.database_url or sqlite_url(settings.data_dir), clock=clock, queue_jobs=queued)
     store.migrate()
     auth_token = settings.twilio_auth_token.get_secret_value()
     rest = (
@@ -173,8 +175,8 @@ def build_services(
     outbox = Outbox(settings.data_dir / "outbox", metrics=metrics)
     deliverer = _deliverer(settings, store, outbox)
     registry = CallRegistry()
-    ledger = Ledger(registry, store, outbox)
     streams: LiveStreams[CallSession] = LiveStreams()
+    ledger = Ledger(registry, store, outbox, streaming_here=lambda call_sid: streams.get(call_sid) is not None)
     return Services(
         settings=settings,
         pack=pack,
@@ -199,7 +201,7 @@ def build_services(
         desk=_desk(settings, pack, ledger, rest, deliverer, recognition, clock),
         clock=clock,
         tickets=StreamTickets(ticket_secret(auth_token)),
-        upkeep=Upkeep(ledger, deliverer, live=lambda sid: streams.get(sid) is not None),
+        upkeep=Upkeep(ledger, None if queued else deliverer, live=lambda sid: streams.get(sid) is not None),
         console_auth=ConsoleAuth(store),
         queue_watch=QueueWatch(store),
         metrics=metrics,
@@ -260,7 +262,10 @@ def _deliverer(settings: Settings, store: Store, outbox: Outbox) -> HandoffDeliv
     if not secret:
         log.warning("HANDOFF_WEBHOOK_URLS is set but HANDOFF_WEBHOOK_SECRET is empty: deliveries are off")
         return None
-    return HandoffDeliverer(settings.webhook_urls, secret, store, outbox=outbox)
+    queued = settings.jobs == "queue"  # then this process records deliveries; a worker sends them
+    return HandoffDeliverer(
+        settings.webhook_urls, secret, store, outbox=None if queued else outbox, send_now=not queued
+    )
 
 
 def _desk(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voice.models import DEFAULT_CACHE_DIR, DEFAULT_MODEL_NAME, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_URL
@@ -136,6 +136,17 @@ class Settings(BaseSettings):
     fixed_now: datetime | None = Field(
         None, description="Pretend it is this time (ISO 8601) for hours and callbacks: replays and tests only."
     )
+    jobs: Literal["in_process", "queue"] = Field(
+        "in_process",
+        description="Background work (help-desk deliveries, the callback dialer): in_process, each server runs it "
+        "(SQLite, or one instance); queue, it goes on PostgreSQL's job queue (procrastinate), run by `handoff worker`.",
+    )
+    drain_grace_s: float = Field(
+        10.0, ge=0, le=3600, description="On SIGTERM: how long live calls may go on before they are handed on."
+    )
+    drain_timeout_s: float = Field(
+        20.0, ge=1, le=3600, description="On SIGTERM: how long to wait for handed-on calls' streams to close."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
 
     @field_validator("public_url", "twilio_api_base_url")
@@ -148,6 +159,12 @@ class Settings(BaseSettings):
         if not urlsplit(value).netloc:
             raise ValueError(f"must name a host, got {value!r}")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _queue_needs_postgres(self) -> Settings:
+        if self.jobs == "queue" and not (self.database_url or "").startswith("postgresql"):
+            raise ValueError("jobs=queue needs HANDOFF_DATABASE_URL on PostgreSQL (the job queue lives there)")
+        return self
 
 
 def load_settings(**overrides: object) -> Settings:

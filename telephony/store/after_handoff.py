@@ -14,6 +14,7 @@ from typing import TypedDict, cast
 from sqlalchemy import Select, select
 
 from telephony.store.errors import StoreError
+from telephony.store.jobs import DELIVER_HANDOFF, DIAL_CALLBACK, defer_job
 from telephony.store.models import (
     CALLBACK_STATUSES,
     DELIVERY_STATUSES,
@@ -113,7 +114,46 @@ class AfterHandoff(Transactions):
             callback_id = s.scalar(select(Callback.id).where(Callback.call_sid == call_sid))
             if callback_id is None:  # inserted just now, or there before: only a concurrent delete
                 raise StoreError(f"the callback for call {call_sid} vanished while it was being written")
+            if created and self.queue_jobs:  # the dial, due when the callback is, written with it
+                defer_job(s, DIAL_CALLBACK, {"callback_id": callback_id}, lock=f"callback:{callback_id}",
+                          scheduled_at=due_at)  # fmt: skip
             return callback_id, created
+
+    def claim_callback(self, callback_id: int, note: str) -> Row | None:
+        """Take a requested callback to dial it ("dialing"); None when it is not waiting to be dialled (another
+        worker has it, or it is done): each callback is dialled by one worker at a time."""
+        with self._tx("claim_callback") as s:
+            callback = s.get(Callback, callback_id, with_for_update=True)
+            if callback is None or callback.status != "requested":
+                return None
+            callback.status, callback.notes = "dialing", note
+            s.flush()
+            return callback.as_dict()
+
+    def get_callback(self, callback_id: int) -> Row | None:
+        with self._tx("get_callback", read_only=True) as s:
+            callback = s.get(Callback, callback_id)
+            return callback.as_dict() if callback is not None else None
+
+    def callback_answered(self, callback_id: int, answered_by: str) -> None:
+        """Who answered the callback's customer leg (a person, or a machine), for the dial's result."""
+        with self._tx("callback_answered") as s:
+            callback = s.get(Callback, callback_id, with_for_update=True)
+            if callback is not None:
+                callback.answered_by = answered_by[:32]
+
+    def retry_callback(self, callback_id: int, not_before: datetime, note: str) -> bool:
+        """A callback that did not reach the caller waits and is dialled again (its job written with it)."""
+        require_aware(not_before, "not_before")
+        with self._tx("retry_callback") as s:
+            callback = s.get(Callback, callback_id, with_for_update=True)
+            if callback is None:
+                return False
+            callback.status, callback.notes, callback.due_at, callback.done_at = "requested", note, not_before, None
+            if self.queue_jobs:
+                defer_job(s, DIAL_CALLBACK, {"callback_id": callback_id}, lock=f"callback:{callback_id}",
+                          scheduled_at=not_before)  # fmt: skip
+            return True
 
     def mark_callback(self, callback_id: int, status: str, notes: str | None = None) -> bool:
         """Move a callback along ("dialing", then "done" or "failed"); False if there is no such callback."""
@@ -196,7 +236,8 @@ class AfterHandoff(Transactions):
             "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
         }  # fmt: skip
         with self._tx("add_delivery") as s:
-            self._insert_new(s, Delivery, values, ["delivery_id"])
+            if self._insert_new(s, Delivery, values, ["delivery_id"]) and self.queue_jobs:
+                defer_job(s, DELIVER_HANDOFF, {"delivery_id": delivery_id}, lock=f"delivery:{delivery_id}")
 
     def update_delivery(self, delivery_id: str, status: str, attempts: int, last_error: str | None = None) -> None:
         """Record progress on a delivery; an unknown id is an error, as it means the delivery was never logged."""

@@ -112,6 +112,7 @@ class Call(Base):
     decision: Mapped[dict[str, object] | None] = mapped_column(JSON(none_as_null=True))
     latencies: Mapped[list[dict[str, object]]] = mapped_column(default=list)
     protocol_errors: Mapped[dict[str, object]] = mapped_column(default=dict)
+    writer: Mapped[str | None] = mapped_column(String(64))  # the instance that saved the record last
 
 
 class Turn(Base):
@@ -220,6 +221,7 @@ class Callback(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
     notes: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(32))  # the customer leg's answering-machine verdict
 
 
 class Voicemail(Base):

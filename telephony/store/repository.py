@@ -56,7 +56,7 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
                 now = self._clock()
                 call = self._claim_call(s, sid, from_epoch(record.created_at))
                 apply_record(call, record)
-                call.updated_at = now
+                call.updated_at, call.writer = now, self.writer
                 self._upsert(s, Turn, ("call_sid", "seq"), changes.turns)
                 self._upsert(s, Prompt, ("call_sid", "seq"), changes.prompts)
                 for chunk in chunks(timeline_rows(record, now, changes.timeline_from)):
@@ -69,6 +69,11 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
             self._stored_rows.forget(sid)  # not sure what is stored now: the next save writes everything
             raise
         self._stored_rows.stored(record, changes)
+
+    def call_writer(self, call_sid: str) -> str | None:
+        """Which instance saved the call's record last (None: no such call, or never saved with a writer)."""
+        with self._tx("call_writer", call_sid, read_only=True) as s:
+            return s.scalar(select(Call.writer).where(Call.call_sid == call_sid))
 
     def load_call(self, call_sid: str) -> CallRecord | None:
         """The stored call as a `CallRecord`, for a restarted server to carry on from instead of a blank one."""

@@ -6,6 +6,7 @@ PostgreSQL both have), so two threads or two servers writing the same callback a
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from telephony.store.call_records import StoredRows
 from telephony.store.database import READ_ONLY, insert_for, make_engine, redacted, upgrade
 from telephony.store.errors import StoreError
+from telephony.store.jobs import ensure_job_schema
 from telephony.store.models import Base, Call, utcnow
 
 Row = dict[str, object]
@@ -28,18 +30,29 @@ _CHUNK = 200  # rows per multi-row INSERT: well under SQLite's bound-parameter l
 class Transactions:
     """Engine, sessions and the write patterns shared by every part of the store."""
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, url: str, *, clock: Callable[[], datetime] = utcnow, writer: str | None = None, queue_jobs: bool = False
+    ) -> None:
         self.display_url = redacted(url)  # never keep the password where a log could print it
         self.engine: Engine = make_engine(url)
         self._dialect_insert = insert_for(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._clock = clock
+        # Who this process is, on the call rows it saves: another instance that finds a call last saved by
+        # someone else reloads it instead of trusting its memory.
+        self.writer = writer or uuid.uuid4().hex[:16]
+        # PostgreSQL only: deliveries and callbacks carry their job (procrastinate) in the same transaction.
+        self.queue_jobs = queue_jobs and self.engine.dialect.name == "postgresql"
+        self.url = url
         self._stored_rows = StoredRows()  # what this process last stored of each call: saves write only changes
 
     def migrate(self) -> None:
-        """Bring the schema up to the newest migration; harmless when it already is."""
+        """Bring the schema up to the newest migration (and the job queue's, when jobs are queued); harmless when
+        it already is."""
         try:
             upgrade(self.engine)
+            if self.queue_jobs:
+                ensure_job_schema(self.engine, self.url)
         except SQLAlchemyError as exc:
             raise StoreError(f"migrating {self.display_url} failed: {cause(exc)}", retryable=transient(exc)) from exc
 

@@ -40,6 +40,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path, name: str, timeout_s: float) -> None:
+    """Until `/healthz` answers 200. Start-up synthesises every fixed prompt into the (shared) cache: slow only
+    the first time. A process that dies or never answers fails the test with the end of its log."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{name} did not come up:\n" + log.read_text()[-3000:])
+        time.sleep(0.1)
+
+
 class ServerProcess:
     """`handoff serve` in its own process, on loopback, with a data folder the test chooses."""
 

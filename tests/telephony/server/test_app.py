@@ -210,3 +210,17 @@ async def test_openapi_schema_describes_the_routes(server) -> None:  # type: ign
         "/api/calls/{call_sid}",
     ):
         assert path in schema["paths"]
+
+
+async def test_a_draining_instance_fails_its_health_check_and_refuses_new_streams_with_503(server) -> None:  # type: ignore[no-untyped-def]
+    base, services = server
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(base + "/healthz")).status_code == 200
+        services.draining = True  # what SIGTERM sets first (telephony/server/drain.py)
+        health = await http.get(base + "/healthz")
+    assert health.status_code == 503 and health.json()["status"] == "draining"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await open_media(base, "ws://{host}/twilio/media".format(host=base.split("//")[1]))
+    assert refused.value.response.status_code == 503  # nginx tries the next instance
+    response = await post(base, "/twilio/voice", call_params())
+    assert response.status_code == 200  # webhooks are still answered while the calls drain

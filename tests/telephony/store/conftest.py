@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from dialogs.package import AttemptedAction, EscalationReason, HandoffPackage, KeyFact, TranscriptTurn
 from dialogs.routing import RoutingDecision
@@ -21,7 +20,7 @@ from telephony.calls.records import (
     TurnRecord,
 )
 from telephony.store import Store
-from telephony.store.models import Base
+from tests.postgres import reset_postgres
 
 CALL_SID = "CA" + "a" * 32
 ACCOUNT_SID = "AC" + "b" * 32
@@ -59,13 +58,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def _empty_postgres(url: str) -> None:
-    scratch = Store(url)
-    try:
-        Base.metadata.drop_all(scratch.engine)
-        with scratch.engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    finally:
-        scratch.close()
+    reset_postgres(url)
 
 
 @pytest.fixture

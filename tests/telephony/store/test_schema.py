@@ -33,7 +33,7 @@ def test_migrating_twice_is_harmless(store_url: str) -> None:
     store.log_event(None, "boot", {"n": 1})
     store.migrate()
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0005"]
         assert connection.execute(text("SELECT count(*) FROM events")).scalar_one() == 1
     store.close()
 
