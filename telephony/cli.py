@@ -78,7 +78,7 @@ def worker(
 ) -> None:
     """Run background jobs from PostgreSQL's job queue: help-desk deliveries and the callback dialer (needs
     HANDOFF_JOBS=queue and HANDOFF_DATABASE_URL on PostgreSQL; as many workers as you like)."""
-    from telephony.desk.jobs import job_app, run_worker
+    from telephony.desk.jobs import WorkerParts, job_app, run_worker
     from telephony.server.services import build_services
 
     settings = _settings()
@@ -88,11 +88,13 @@ def worker(
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # every request's headers, otherwise
     try:
-        services = build_services(settings.model_copy(update={"asr": "oracle"}))  # a worker hears no calls
-    except BotPackError as exc:
+        services = build_services(settings)  # with vosk, the model transcribes voicemail
+    except (ModelNotFound, BotPackError) as exc:
         raise _fail(str(exc)) from None
     out.print(f"worker: taking jobs from {services.store.display_url} ({concurrency} at once)", highlight=False)
-    asyncio.run(run_worker(job_app(services.store, services.deliverer, services.dialer), concurrency))
+    parts = WorkerParts(services.store, services.deliverer, services.dialer, services.desk.voicemail,
+                        settings.retention_days)  # fmt: skip
+    asyncio.run(run_worker(job_app(parts), concurrency))
 
 
 @app.command()

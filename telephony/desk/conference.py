@@ -29,6 +29,7 @@ from telephony.desk.callbacks import Callbacks
 from telephony.desk.ledger import Ledger
 from telephony.desk.outcomes import NextStep, next_step, outcome_of
 from telephony.desk.targets import TransferConfig
+from telephony.store.notices import Notice
 from telephony.twilio import twiml
 from telephony.twilio.errors import TransferError
 from telephony.twilio.rest import TwilioRest
@@ -115,6 +116,12 @@ class ConferenceTransfers:
         if taken.is_set():
             _note(record, "moved_as_agent_took_it")
 
+    def heard(self, notice: Notice) -> None:
+        """Another instance says an agent took this call: if the caller is waiting here, move them in now."""
+        taken = self._taken.get(notice.call_sid)
+        if notice.kind == "taken" and taken is not None:
+            taken.set()
+
     def wait(self) -> str:
         return twiml.hold(self.pack.after_stream.still_trying, language=self.language)
 
@@ -176,6 +183,7 @@ class ConferenceTransfers:
             record.progress.accepted.append(attempt)
             await self.ledger.save(record)  # the agent's leg status, perhaps on another instance, reads it
             self._taken.setdefault(call_sid, asyncio.Event()).set()  # the caller is moved in now
+            await self.ledger.tell(Notice("taken", call_sid))  # or by the instance that holds the caller's stream
             await self.ledger.first_time(call_sid, "whisper_accepted", f"{call_sid}:accepted:{attempt}",
                                          {"attempt": attempt})  # fmt: skip
         if record.progress.caller_in_room:

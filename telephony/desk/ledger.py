@@ -22,6 +22,7 @@ from telephony.calls.records import CallRecord
 from telephony.calls.registry import CallRegistry
 from telephony.desk.outbox import Outbox
 from telephony.store import Store
+from telephony.store.notices import Notice, send_notice
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,15 @@ class Ledger:
             await self.write(call_sid, self.store.log_event, call_sid, kind, dict(detail), idempotency_key=key)
             return new_here
         return bool(seen)
+
+    async def tell(self, notice: Notice) -> None:
+        """Pass word about a live call to every instance (PostgreSQL); a failure only costs the call speed."""
+        if self.store is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.to_thread(send_notice, self.store.engine, notice), self.read_deadline_s)
+        except Exception as exc:  # the state is stored; the notice only hurries it
+            log.warning("could not pass on %s for %s: %s", notice.kind, notice.call_sid, exc)
 
     async def set_handoff_status(self, handoff_id: str | None, status: str) -> None:
         if self.store is not None and handoff_id:

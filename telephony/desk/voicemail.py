@@ -89,8 +89,9 @@ class Voicemails:
                 recording_url=url,
                 duration_s=duration,
             )
-        if self.transcriber is not None and self.rest is not None and url:
-            text = await self._transcribe(url, recording_sid or call_sid)
+        queued = store is not None and store.queue_jobs  # then a worker transcribes it (its job came with the row)
+        if self.transcriber is not None and self.rest is not None and url and not queued:
+            text = await self.transcribe_recording(url, recording_sid or call_sid)
             if text:
                 record.progress.voicemail = note.model_copy(update={"transcript": text})
                 if store is not None:
@@ -103,7 +104,11 @@ class Voicemails:
                         transcript=text,
                     )
 
-    async def _transcribe(self, url: str, key: str) -> str | None:
+    @property
+    def can_transcribe(self) -> bool:
+        return self.rest is not None and self.transcriber is not None
+
+    async def transcribe_recording(self, url: str, key: str) -> str | None:
         """Fetch the recording and transcribe it offline; a failure leaves the voicemail without text."""
         if self.rest is None or self.transcriber is None:
             return None

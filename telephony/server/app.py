@@ -20,6 +20,7 @@ from telephony.server.console import routes as console
 from telephony.server.http import base_url, xml
 from telephony.server.services import Services, oracle_of
 from telephony.store.errors import StoreError
+from telephony.store.notices import listen
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,15 @@ def create_app(services: Services) -> FastAPI:
         in_process = services.dialer is not None and services.settings.jobs == "in_process"  # else: `handoff worker`
         dialing = asyncio.create_task(services.dialer.run_forever()) if in_process and services.dialer else None
         upkeep = asyncio.create_task(services.upkeep.run_forever(), name="upkeep")
+        notices = (
+            asyncio.create_task(listen(services.store.url, services.heard), name="notices")
+            if services.store.engine.dialect.name == "postgresql"
+            else None
+        )  # word from other instances about calls whose stream is here
         yield
         upkeep.cancel()
+        if notices is not None:
+            notices.cancel()
         if dialing is not None:
             dialing.cancel()
         await services.aclose()

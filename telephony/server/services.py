@@ -38,6 +38,7 @@ from telephony.server.console.accounts import ConsoleAuth
 from telephony.server.console.watch import QueueWatch
 from telephony.server.settings import Settings
 from telephony.store import Store, sqlite_url
+from telephony.store.notices import Notice
 from telephony.twilio.rest import TwilioRest
 from telephony.twilio.signatures import TwilioSignatureCheck
 from telephony.twilio.taskrouter import TaskRouterAvailability
@@ -108,6 +109,10 @@ class Services:
         prompts = list(self.dialogs.fixed_prompts())
         await self.synthesizer.warm(prompts)
         log.info("synthesised %d fixed prompts", len(prompts))
+
+    def heard(self, notice: Notice) -> None:
+        """Word from another instance about a call (LISTEN/NOTIFY): whoever here can use it."""
+        self.desk.transfers.conference.heard(notice)
 
     def session_deps(self) -> SessionDeps:
         """What a new call's session shares with every other call on this server."""
@@ -201,7 +206,12 @@ def build_services(
         desk=_desk(settings, pack, ledger, rest, deliverer, recognition, clock),
         clock=clock,
         tickets=StreamTickets(ticket_secret(auth_token)),
-        upkeep=Upkeep(ledger, None if queued else deliverer, live=lambda sid: streams.get(sid) is not None),
+        upkeep=Upkeep(
+            ledger,
+            None if queued else deliverer,
+            live=lambda sid: streams.get(sid) is not None,
+            retention_days=None if queued else settings.retention_days,  # queued: the worker's hourly job
+        ),
         console_auth=ConsoleAuth(store),
         queue_watch=QueueWatch(store),
         metrics=metrics,

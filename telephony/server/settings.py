@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         description="Background work (help-desk deliveries, the callback dialer): in_process, each server runs it "
         "(SQLite, or one instance); queue, it goes on PostgreSQL's job queue (procrastinate), run by `handoff worker`.",
     )
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="Delete calls older than this many days, with everything they left (unset: keep them all).",
+    )
     drain_grace_s: float = Field(
         10.0, ge=0, le=3600, description="On SIGTERM: how long live calls may go on before they are handed on."
     )
@@ -163,7 +169,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _queue_needs_postgres(self) -> Settings:
         if self.jobs == "queue" and not (self.database_url or "").startswith("postgresql"):
-            raise ValueError("jobs=queue needs HANDOFF_DATABASE_URL on PostgreSQL (the job queue lives there)")
+            raise ValueError("HANDOFF_JOBS=queue needs HANDOFF_DATABASE_URL on PostgreSQL (the job queue lives there)")
         return self
 
 
@@ -174,6 +180,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = [
             f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else str(err["msg"]).removeprefix("Value error, ")  # a rule across settings names them itself
             for err in exc.errors(include_url=False)
         ]
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

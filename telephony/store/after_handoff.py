@@ -11,18 +11,25 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TypedDict, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, select
 
 from telephony.store.errors import StoreError
-from telephony.store.jobs import DELIVER_HANDOFF, DIAL_CALLBACK, defer_job
+from telephony.store.jobs import DELIVER_HANDOFF, DIAL_CALLBACK, TRANSCRIBE_VOICEMAIL, defer_job
 from telephony.store.models import (
     CALLBACK_STATUSES,
     DELIVERY_STATUSES,
     DIAL_OUTCOMES,
+    Call,
     Callback,
     Delivery,
     DialAttempt,
+    Event,
+    Handoff,
+    Prompt,
+    Review,
+    Turn,
     Voicemail,
+    WrapUp,
 )
 from telephony.store.transactions import Row, Transactions, as_rows, require, require_aware
 
@@ -209,17 +216,39 @@ class AfterHandoff(Transactions):
             "created_at": self._clock(),
         }  # fmt: skip
         with self._tx("save_voicemail", call_sid) as s:
-            if self._insert_new(s, Voicemail, values):
-                return True
-            row = s.scalar(select(Voicemail).where(Voicemail.call_sid == call_sid).with_for_update())
-            if row is None:
-                raise StoreError(f"recording {recording_sid} is stored for another call", call_sid=call_sid)
-            row.handoff_id = handoff_id or row.handoff_id
-            row.recording_sid = recording_sid or row.recording_sid
-            row.recording_url = recording_url or row.recording_url
-            row.duration_s = duration_s if duration_s is not None else row.duration_s
-            row.transcript = transcript or row.transcript
-            return False
+            new = self._insert_new(s, Voicemail, values)
+            if not new:
+                row = s.scalar(select(Voicemail).where(Voicemail.call_sid == call_sid).with_for_update())
+                if row is None:
+                    raise StoreError(f"recording {recording_sid} is stored for another call", call_sid=call_sid)
+                row.handoff_id = handoff_id or row.handoff_id
+                row.recording_sid = recording_sid or row.recording_sid
+                row.recording_url = recording_url or row.recording_url
+                row.duration_s = duration_s if duration_s is not None else row.duration_s
+                row.transcript = transcript or row.transcript
+            if self.queue_jobs and recording_sid and recording_url and not transcript:  # the recording is ready
+                defer_job(s, TRANSCRIBE_VOICEMAIL, {"call_sid": call_sid}, lock=f"voicemail:{call_sid}")
+            return new
+
+    def voicemail(self, call_sid: str) -> Row | None:
+        with self._tx("voicemail", call_sid, read_only=True) as s:
+            row = s.scalar(select(Voicemail).where(Voicemail.call_sid == call_sid))
+            return row.as_dict() if row is not None else None
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete the calls that came in before `cutoff` (aware), with everything they left: turns, prompts,
+        events, the handoff, dial attempts, callbacks, voicemails, deliveries, wrap-ups and reviews. Returns how
+        many calls went. Every table is cleared by call, not left to cascades SQLite may not enforce."""
+        require_aware(cutoff, "cutoff")
+        with self._tx("purge_before") as s:
+            sids = list(s.scalars(select(Call.call_sid).where(Call.created_at < cutoff)))
+            for chunk in [sids[i : i + 500] for i in range(0, len(sids), 500)]:
+                handoffs = select(Handoff.handoff_id).where(Handoff.call_sid.in_(chunk))
+                s.execute(delete(Delivery).where(Delivery.handoff_id.in_(handoffs)))
+                for model in (Review, WrapUp, Turn, Prompt, Event, DialAttempt, Callback, Voicemail, Handoff):
+                    s.execute(delete(model).where(model.call_sid.in_(chunk)))
+                s.execute(delete(Call).where(Call.call_sid.in_(chunk)))
+            return len(sids)
 
     def voicemails(self, call_sid: str) -> list[Row]:
         """The call's voicemail (a list, at most one), for symmetry with the other parts of a call."""

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 JOB_QUEUE = "handoff"
 DELIVER_HANDOFF = "deliver_handoff"  # POST a stored delivery to its help desk
 DIAL_CALLBACK = "dial_callback"  # ring an agent for a due callback, then the caller
+TRANSCRIBE_VOICEMAIL = "transcribe_voicemail"  # the caller's message, as text for the agent
+RETENTION_CLEANUP = "retention_cleanup"  # calls older than the retention period go, with all they left
 DEFER = text(
     "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, :lock, :queueing_lock,"
     " CAST(:args AS jsonb), CAST(:scheduled_at AS timestamptz))]::procrastinate_job_to_defer_v1[]))"

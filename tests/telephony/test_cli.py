@@ -224,3 +224,8 @@ def test_review_sample_mark_report_and_export_close_the_loop(tmp_path: Path) -> 
                     env={"HANDOFF_TTS_CACHE_DIR": str(tmp_path / "tts")})  # fmt: skip
     assert check.returncode == 1 and "FAIL" in check.stdout
     assert handoff("review", "export", "CAnope", "--out", str(out), env=env).returncode == 1
+
+
+def test_a_worker_without_the_job_queue_says_what_to_set(tmp_path: Path) -> None:
+    result = handoff("worker", env={"HANDOFF_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2 and "HANDOFF_JOBS=queue" in result.stderr and "Traceback" not in result.stderr

@@ -22,6 +22,7 @@ from telephony.desk.ledger import Ledger
 from telephony.desk.outbox import Outbox
 from telephony.desk.targets import TransferConfig
 from telephony.replay.conference import spoken_ms
+from telephony.store.notices import Notice
 
 PACK = load_pack()
 CALL_SID = "CA" + "4" * 32
@@ -112,3 +113,18 @@ def test_the_brief_is_short_enough_to_bridge_within_seconds() -> None:
     said = brief(package, PACK.agent) + " " + PACK.agent.press_one_short  # type: ignore[arg-type]
     assert said.startswith("Accounts call. Urgent.")
     assert spoken_ms(said) <= 5000  # about 12 words; the card on the console has the rest
+
+
+async def test_word_from_another_instance_that_an_agent_took_the_call_moves_the_caller_in() -> None:
+    desk = conference(Rest(), CallRegistry())  # the instance with the caller's stream
+    record = decided()
+    record.progress.agent_legs[0] = "CA" + "1" * 32
+    announcement = asyncio.Event()
+    moving = asyncio.create_task(desk.ready_to_move(record, announcement.wait()))
+    await asyncio.sleep(0.05)
+    desk.heard(Notice("taken", "CA" + "9" * 32))  # another call's news: nothing here moves
+    desk.heard(Notice("ringing", CALL_SID))
+    await asyncio.sleep(0.05)
+    assert not moving.done()
+    desk.heard(Notice("taken", CALL_SID))  # the agent pressed 1 on another instance (LISTEN/NOTIFY)
+    await asyncio.wait_for(moving, 1)

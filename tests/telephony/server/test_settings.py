@@ -204,3 +204,13 @@ def test_vosk_without_a_model_stops_start_up_with_one_sentence_saying_how_to_get
 def test_the_readme_shows_the_settings_table_as_generated() -> None:
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     assert settings_table() in readme, "README's configuration table is stale: paste `handoff settings --markdown`"
+
+
+def test_the_job_queue_needs_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HANDOFF_JOBS", "queue")
+    with pytest.raises(
+        SettingsError, match=r"configuration: HANDOFF_JOBS=queue needs HANDOFF_DATABASE_URL on PostgreSQL"
+    ):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("HANDOFF_DATABASE_URL", "postgresql+psycopg://u@127.0.0.1/handoff")
+    assert load_settings(_env_file=None).jobs == "queue"

@@ -68,3 +68,15 @@ def test_with_sqlite_nothing_is_queued(tmp_path: Path) -> None:
     store.save_call(record)
     assert store.add_callback(record.call_sid, None, "+15551230003", "soon", DUE)[1]
     store.close()
+
+
+def test_a_ready_recording_is_written_with_its_transcription(queued: Store) -> None:
+    record = make_record()
+    queued.save_call(record)
+    queued.save_voicemail(record.call_sid, None, recording_url="https://api.twilio.com/r/RE1")  # the Record action
+    assert jobs(queued) == []  # no recording SID yet: the status callback says when it is ready
+    queued.save_voicemail(record.call_sid, None, recording_sid="RE1", recording_url="https://api.twilio.com/r/RE1")
+    queued.save_voicemail(record.call_sid, None, recording_sid="RE1", recording_url="https://api.twilio.com/r/RE1")
+    assert [(task, lock) for task, lock, _, _ in jobs(queued)] == [
+        ("transcribe_voicemail", f"voicemail:{record.call_sid}")
+    ]
