@@ -258,26 +258,20 @@ def fixtures_month(
     then agents' wrap-ups and reviewers' verdicts: data for the analytics and review pages."""
     import tempfile
 
-    from telephony.replay.month import give_feedback, plan_month, replay_month, truth_of
+    from telephony.replay.month import make_month, plan_month
     from telephony.store import sqlite_url
-    from voice.tts import SpeechSynthesizer
 
     first = _since(start)
     settings = _settings()
     url = settings.database_url or sqlite_url(settings.data_dir)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")  # not per call
-    plan = plan_month(scenarios, first, days=days, calls=calls, seed=seed, callers=callers)
-    truth = truth_of(plan)
-    synth = SpeechSynthesizer(settings.tts_cache_dir, rate=165)
     try:
+        plan = plan_month(scenarios, first, days=days, calls=calls, seed=seed, callers=callers)
         with tempfile.TemporaryDirectory(prefix="handoff-month-") as scratch:
             run = settings.model_copy(update={"database_url": url, "data_dir": Path(scratch)})
-            broken = asyncio.run(replay_month(plan, run, synth))
+            truth, broken = asyncio.run(make_month(plan, run, seed=seed))
     except (ScenarioError, ReplayError, VoiceError, BotPackError) as exc:
         raise _fail(str(exc)) from None
-    finally:
-        synth.close()
-    give_feedback(url, plan, truth, seed=seed, queues=sorted(truth.by_queue))
     store_name = "the configured database" if settings.database_url else url
     out.print(
         f"{truth.calls} calls, {truth.handoffs} handoffs, {truth.wrapups} wrap-ups, {truth.reviewed} reviews "

@@ -128,6 +128,21 @@ async def replay_month(plan: list[PlannedCall], settings: Settings, synthesizer:
     return broken
 
 
+async def make_month(plan: list[PlannedCall], settings: Settings, *, seed: int) -> tuple[MonthTruth, list[str]]:
+    """Replay the plan into `settings`' database, then store the agents' and reviewers' feedback; what the month
+    must show, and the replays that broke their expectation."""
+    if settings.database_url is None:
+        raise ReplayError("a month is made in a database: set its URL")
+    truth = truth_of(plan)
+    synthesizer = SpeechSynthesizer(settings.tts_cache_dir, rate=165)
+    try:
+        broken = await replay_month(plan, settings, synthesizer)
+    finally:
+        synthesizer.close()
+    give_feedback(settings.database_url, plan, truth, seed=seed, queues=sorted(truth.by_queue))
+    return truth, broken
+
+
 def give_feedback(store_url: str, plan: list[PlannedCall], truth: MonthTruth, *, seed: int, queues: list[str]) -> None:
     """Agents wrap up each bridged handoff and reviewers mark about half of all handoffs, with seeded answers."""
     rng = random.Random(seed + 1)

@@ -64,6 +64,6 @@ async def listen(url: str, on_notice: Callable[[Notice], None], ready: asyncio.E
                     notice = parse_notice(message.payload)
                     if notice is not None:
                         on_notice(notice)
-        except psycopg.Error as exc:
+        except (psycopg.Error, OSError) as exc:  # the database restarted or the network dropped: listen again
             log.warning("notices: the connection to the database failed (%s); listening again shortly", exc)
             await asyncio.sleep(RECONNECT_S)

@@ -13,13 +13,12 @@ from pathlib import Path
 
 from playwright.async_api import Page, expect
 
-from telephony.replay.month import give_feedback, plan_month, replay_month, truth_of
+from telephony.replay.month import make_month, plan_month
 from telephony.server.console.accounts import hash_password
 from telephony.server.settings import Settings
 from telephony.store import sqlite_url
 from tests.browser.test_console import PASSWORD, shots, sign_in
 from tests.faults.conftest import running
-from voice.tts import SpeechSynthesizer
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "audio_fixtures" / "scenarios"
 OCTOBER = {"from": "2026-10-01", "to": "2026-10-31"}
@@ -27,17 +26,11 @@ OCTOBER = {"from": "2026-10-01", "to": "2026-10-31"}
 
 async def a_month(data_dir: Path, tmp_path: Path) -> int:
     """October 2026: 40 calls replayed into the server's database, then wrap-ups and reviews; the handoffs."""
-    url = sqlite_url(data_dir)
     plan = plan_month(SCENARIOS, datetime(2026, 10, 1, tzinfo=UTC), days=31, calls=40, seed=5, callers=12)
-    truth = truth_of(plan)
-    settings = Settings(tts_cache_dir=tmp_path / "tts", data_dir=tmp_path / "scratch", database_url=url,
-                        _env_file=None)  # type: ignore[call-arg]  # fmt: skip
-    synth = SpeechSynthesizer(settings.tts_cache_dir, rate=165)
-    try:
-        assert await replay_month(plan, settings, synth) == []
-    finally:
-        synth.close()
-    give_feedback(url, plan, truth, seed=5, queues=sorted(truth.by_queue))
+    settings = Settings(tts_cache_dir=tmp_path / "tts", data_dir=tmp_path / "scratch",
+                        database_url=sqlite_url(data_dir), _env_file=None)  # type: ignore[call-arg]  # fmt: skip
+    truth, broken = await make_month(plan, settings, seed=5)
+    assert broken == []
     return truth.handoffs
 
 

@@ -229,3 +229,16 @@ def test_review_sample_mark_report_and_export_close_the_loop(tmp_path: Path) -> 
 def test_a_worker_without_the_job_queue_says_what_to_set(tmp_path: Path) -> None:
     result = handoff("worker", env={"HANDOFF_DATA_DIR": str(tmp_path)})
     assert result.returncode == 2 and "HANDOFF_JOBS=queue" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_fixtures_month_fills_the_database_and_the_review_report_reads_it(tmp_path: Path) -> None:
+    env = {"HANDOFF_DATA_DIR": str(tmp_path / "data"), "HANDOFF_TTS_CACHE_DIR": str(tmp_path / "tts")}
+    made = handoff("fixtures", "month", "--calls", "6", "--days", "5", "--callers", "3", "--seed", "2", env=env)
+    assert made.returncode == 0, made.stderr
+    handoffs = int(made.stdout.split(" calls, ")[1].split(" handoffs")[0])
+    report = handoff("review", "report", "--since", "2026-10-01", "--until", "2026-11-01", "--format", "json", env=env)
+    assert report.returncode == 0 and f'"handoffs": {handoffs},' in report.stdout
+    missing = handoff("fixtures", "month", "--scenarios", str(tmp_path / "nowhere"), env=env)
+    assert (
+        missing.returncode == 1 and "cannot read the scenario" in missing.stderr and "Traceback" not in missing.stderr
+    )

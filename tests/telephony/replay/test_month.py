@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from telephony.desk.review import review_report
-from telephony.replay.month import give_feedback, plan_month, replay_month, truth_of
+from telephony.replay.month import make_month, plan_month
 from telephony.server.settings import Settings
 from telephony.store import Store
 from telephony.store.analytics import figures
 from tests.telephony.store.conftest import _empty_postgres
-from voice.tts import SpeechSynthesizer
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "audio_fixtures" / "scenarios"
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -49,15 +48,10 @@ def month_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.mark.slow
 async def test_a_generated_month_shows_its_known_figures(month_url: str, tmp_path: Path) -> None:
     plan = plan_month(SCENARIOS, START, days=14, calls=24, seed=11, callers=5)
-    truth = truth_of(plan)
     settings = Settings(tts_cache_dir=tmp_path / "tts", data_dir=tmp_path / "data", database_url=month_url,
                         _env_file=None)  # type: ignore[call-arg]  # fmt: skip
-    synth = SpeechSynthesizer(settings.tts_cache_dir, rate=165)
-    try:
-        assert await replay_month(plan, settings, synth) == []
-    finally:
-        synth.close()
-    give_feedback(month_url, plan, truth, seed=11, queues=sorted(truth.by_queue))
+    truth, broken = await make_month(plan, settings, seed=11)
+    assert broken == []
     store = Store(month_url)
     try:
         window = (START, START + timedelta(days=31))
