@@ -132,7 +132,10 @@ def sentence(path: Path, noise: list[str]) -> Sentence:
 class ServerProcess:
     """`handoff serve --asr oracle` on loopback, in its own process (optionally pinned to some CPUs)."""
 
-    def __init__(self, scratch: Path, tts_dir: Path, cpus: str | None, root: Path = REPO_ROOT) -> None:
+    def __init__(
+        self, scratch: Path, tts_dir: Path, cpus: str | None, root: Path = REPO_ROOT,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
@@ -140,6 +143,7 @@ class ServerProcess:
             "HANDOFF_PORT": str(self.port), "HANDOFF_ASR": "oracle", "HANDOFF_TWILIO_AUTH_TOKEN": AUTH,
             "HANDOFF_API_TOKEN": API, "HANDOFF_TTS_CACHE_DIR": str(tts_dir), "HANDOFF_DATA_DIR": str(scratch / "data"),
             "HANDOFF_REST_TRANSFERS": "false", "HANDOFF_LOG_LEVEL": "warning", "PYTHONPATH": str(root),
+            **(extra_env or {}),
         })  # fmt: skip
         command = [sys.executable, "-m", "telephony.cli", "serve"]
         if cpus:

@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, NoReturn
@@ -68,21 +69,24 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A SQLAlchemy URL (postgresql+psycopg) to an empty database on a cluster of this session's own."""
-    explicit = os.environ.get(URL_ENV)
-    if explicit:
-        yield explicit
-        return
+class PostgresUnavailable(RuntimeError):
+    """This machine cannot start a throwaway cluster; the message says what is missing."""
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """Start a cluster of our own in a temporary folder; yields a SQLAlchemy URL to an empty database, then stops
+    the server and deletes the folder (also used by `bench/scale.py`)."""
     if find_spec("psycopg") is None:
-        _unavailable("the psycopg driver is not installed (pip install -e '.[test]')")
+        raise PostgresUnavailable("the psycopg driver is not installed (pip install -e '.[test]')")
     bindir = find_bindir()
     if bindir is None:
-        _unavailable("no PostgreSQL binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH")
+        raise PostgresUnavailable("no PostgreSQL binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH")
     owner = _owner()
     if owner is None:
-        _unavailable("running as root and no unprivileged user (postgres, nobody) to own the PostgreSQL cluster")
+        raise PostgresUnavailable(
+            "running as root and no unprivileged user (postgres, nobody) to own the PostgreSQL cluster"
+        )
     as_owner: dict[str, Any] = {}
     if os.geteuid() == 0:
         as_owner = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
@@ -97,7 +101,9 @@ def postgres_url() -> Iterator[str]:
         )
         if result.returncode != 0:
             server_log = log.read_text(errors="replace") if log.exists() else ""
-            pytest.fail(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}{server_log}")
+            raise RuntimeError(
+                f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}{server_log}"
+            )
 
     started = False
     try:
@@ -112,6 +118,24 @@ def postgres_url() -> Iterator[str]:
         if started:
             run("pg_ctl", "stop", "-D", str(data), "-m", "immediate", "-w")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A SQLAlchemy URL (postgresql+psycopg) to an empty database on a cluster of this session's own."""
+    explicit = os.environ.get(URL_ENV)
+    if explicit:
+        yield explicit
+        return
+    try:
+        cluster = throwaway_postgres()
+        url = cluster.__enter__()
+    except PostgresUnavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield url
+    finally:
+        cluster.__exit__(None, None, None)
 
 
 def reset_postgres(url: str) -> None:

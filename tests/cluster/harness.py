@@ -130,7 +130,8 @@ user root;
 worker_processes 1;
 pid {self.prefix}/nginx.pid;
 error_log {self.prefix}/error.log info;
-events {{ worker_connections 256; }}
+worker_rlimit_nofile 8192;
+events {{ worker_connections 4096; }}  # two per call through nginx, and the webhooks
 http {{
     log_format upstreams '$request_method $uri $status $upstream_addr';
     access_log {self.access_log} upstreams;
