@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dialogs.pack import AgentWords
 from dialogs.package import HandoffPackage
 from telephony.calls.records import CallRecord
+from telephony.desk.ledger import Ledger
 from telephony.twilio import twiml
 
 
@@ -34,3 +35,26 @@ def briefing(
     said = summary(decision.package, words)
     record.progress.whisper = said
     return twiml.gather_key([said, press], accept_url, after=words.no_key, language=language)
+
+
+async def brief_agent(
+    ledger: Ledger,
+    call_sid: str,
+    attempt: int,
+    answered_by: str,
+    words: AgentWords,
+    *,
+    summary: Callable[[HandoffPackage, AgentWords], str],
+    press: str,
+    accept_url: str,
+    language: str | None,
+) -> str:
+    """`briefing` for the call's freshest record, which is then stored: who answered decides the attempt's outcome,
+    and the leg's end may reach another instance."""
+    record = await ledger.find(call_sid)
+    answer = briefing(
+        record, attempt, answered_by, words, summary=summary, press=press, accept_url=accept_url, language=language
+    )
+    if record is not None:
+        await ledger.save(record)
+    return answer

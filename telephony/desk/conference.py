@@ -24,7 +24,7 @@ from dialogs.summary import brief
 from telephony.calls.metrics import Metrics
 from telephony.calls.records import CallDecision, CallRecord
 from telephony.desk.attempts import nobody_took_it, reached_person, record_attempt
-from telephony.desk.briefing import briefing
+from telephony.desk.briefing import brief_agent
 from telephony.desk.callbacks import Callbacks
 from telephony.desk.ledger import Ledger
 from telephony.desk.outcomes import NextStep, next_step, outcome_of
@@ -162,15 +162,11 @@ class ConferenceTransfers:
         """The agent picked up: a short brief (the card has the rest), press 1. A machine, or a caller already
         gone, gets none."""
         words = self.pack.agent
-        record = await self.ledger.find(call_sid)
-        answer = briefing(
-            record, attempt, form.get("AnsweredBy", ""), words, summary=brief,
+        return await brief_agent(
+            self.ledger, call_sid, attempt, form.get("AnsweredBy", ""), words, summary=brief,
             press=words.press_one_short,
             accept_url=Urls(base, call_sid).of("/twilio/conference/accept", attempt=attempt), language=self.language,
         )  # fmt: skip
-        if record is not None:  # who answered is kept for the attempt's outcome, which any instance may judge
-            await self.ledger.save(record)
-        return answer
 
     async def accept(self, call_sid: str, attempt: int, form: Mapping[str, str]) -> str:
         """1: the agent enters the caller's conference (and the two are bridged once both are in)."""

@@ -16,7 +16,7 @@ from dialogs.summary import whisper
 from telephony.calls.metrics import Metrics
 from telephony.calls.records import CallDecision, CallRecord
 from telephony.desk.attempts import nobody_took_it, reached_person, record_attempt
-from telephony.desk.briefing import briefing
+from telephony.desk.briefing import brief_agent
 from telephony.desk.callbacks import Callbacks
 from telephony.desk.conference import ConferenceTransfers
 from telephony.desk.ledger import Ledger
@@ -119,15 +119,11 @@ class Transfers:
     async def whisper(self, call_sid: str, attempt: int, form: Mapping[str, str], base: str) -> str:
         """The agent's leg answered: brief them (press 1 to take the call); a machine or a gone caller is not."""
         words = self.pack.agent
-        record = await self.ledger.find(call_sid)
-        answer = briefing(
-            record, attempt, form.get("AnsweredBy", ""), words, summary=whisper,
+        return await brief_agent(
+            self.ledger, call_sid, attempt, form.get("AnsweredBy", ""), words, summary=whisper,
             press=words.press_one, accept_url=Urls(base, call_sid).of("/twilio/accept", attempt=attempt),
             language=self.language,
         )  # fmt: skip
-        if record is not None:  # who answered is kept for the attempt's outcome, which any instance may judge
-            await self.ledger.save(record)
-        return answer
 
     async def accept(self, call_sid: str, attempt: int, form: Mapping[str, str]) -> str:
         """The agent's key: 1 bridges (an empty response ends the whisper); anything else passes the call on."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
+import pytest
 
+from tests.postgres import reset_postgres
 from voice.codec import pcm16_to_ulaw
 
 CALL_SID = "CA" + "1" * 32
@@ -123,3 +126,16 @@ class FixedSynthesizer:
 
     def close(self) -> None:
         pass
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database nobody else uses: a file in a folder that does not exist yet, or the session's PostgreSQL
+    database emptied of everything (the cluster starts at the first test that asks for it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'handoff.db'}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    reset_postgres(url)
+    yield url
+    reset_postgres(url)

@@ -4,7 +4,6 @@ report exactly what its plan and its feedback say; on SQLite and on PostgreSQL."
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from telephony.replay.month import make_month, plan_month
 from telephony.server.settings import Settings
 from telephony.store import Store
 from telephony.store.analytics import figures
-from tests.telephony.store.conftest import _empty_postgres
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "audio_fixtures" / "scenarios"
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -34,25 +32,14 @@ def test_the_same_seed_plans_the_same_month_in_opening_hours_on_weekdays() -> No
     assert {p.ends_with for p in first} == {"handoff", "end"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def month_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'month.db'}"
-        return
-    url: str = request.getfixturevalue("postgres_url")
-    _empty_postgres(url)
-    yield url
-    _empty_postgres(url)
-
-
 @pytest.mark.slow
-async def test_a_generated_month_shows_its_known_figures(month_url: str, tmp_path: Path) -> None:
+async def test_a_generated_month_shows_its_known_figures(store_url: str, tmp_path: Path) -> None:
     plan = plan_month(SCENARIOS, START, days=14, calls=24, seed=11, callers=5)
-    settings = Settings(tts_cache_dir=tmp_path / "tts", data_dir=tmp_path / "data", database_url=month_url,
+    settings = Settings(tts_cache_dir=tmp_path / "tts", data_dir=tmp_path / "data", database_url=store_url,
                         _env_file=None)  # type: ignore[call-arg]  # fmt: skip
     truth, broken = await make_month(plan, settings, seed=11)
     assert broken == []
-    store = Store(month_url)
+    store = Store(store_url)
     try:
         window = (START, START + timedelta(days=31))
         got = figures(store.analytics_facts(*window))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -20,14 +19,12 @@ from telephony.calls.records import (
     TurnRecord,
 )
 from telephony.store import Store
-from tests.postgres import reset_postgres
 
 CALL_SID = "CA" + "a" * 32
 ACCOUNT_SID = "AC" + "b" * 32
 STREAM_SID = "MZ" + "c" * 32
 HANDOFF_ID = f"{CALL_SID}-h1"
 START = datetime(2025, 6, 2, 9, 35, tzinfo=UTC)  # five minutes into the call below
-BACKENDS = ["sqlite", "postgresql"]
 
 
 class FakeClock:
@@ -42,23 +39,6 @@ class FakeClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
-
-
-@pytest.fixture(params=BACKENDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database nobody else uses: a file in a folder that does not exist yet, or the session's PostgreSQL
-    database emptied of the store's tables (the cluster starts at the first test that asks for it)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'data' / 'handoff.db'}"
-        return
-    url: str = request.getfixturevalue("postgres_url")
-    _empty_postgres(url)
-    yield url
-    _empty_postgres(url)
-
-
-def _empty_postgres(url: str) -> None:
-    reset_postgres(url)
 
 
 @pytest.fixture
