@@ -13,6 +13,12 @@ to the same probabilities).
 
 It learns one label per intent, and three of its own: `PERSON` (asking for a person), `DISTRESS` (a caller
 in distress) and `NOTHING` (small talk, asking for nothing). Every label's examples come from the pack.
+
+Each label has its own one-vs-rest model. `Guess.probability` shares the belief out among the labels (which
+one fits best); `Guess.alone` is the label's own model by itself. A request for a person and distress come
+with any topic ("can one of your staff check my appointment"), so they are read from `alone`: shared, a clear
+topic drowned them out, and a recogniser's dropped word more so (at 15 % WER on the paraphrase set, recall of
+requests for a person went from 90.7 % to 94.6 %).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class Guess:
     label: str
     probability: float
     words: tuple[str, ...]
+    alone: float = 0.0  # the label's own one-vs-rest model, not shared with the others (see `alone` in guesses)
 
     @property
     def is_intent(self) -> bool:
@@ -119,11 +126,20 @@ class _Scorer:
             values += v
         return np.asarray(columns, dtype=np.intp), np.asarray(values, dtype=np.float64)
 
-    def probabilities(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
+    def logistic(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Each label's own one-vs-rest probability: independent of the others, so they need not sum to one."""
         scores = self.coef[:, columns] @ values + self.intercept
-        logistic = 1.0 / (1.0 + np.exp(-scores))
-        total = logistic.sum()
-        return logistic / total if total > 0 else np.full(len(logistic), 1.0 / len(logistic))
+        result: np.ndarray = 1.0 / (1.0 + np.exp(-scores))
+        return result
+
+    def probabilities(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return _shared(self.logistic(columns, values))
+
+
+def _shared(logistic: np.ndarray) -> np.ndarray:
+    """The labels' one-vs-rest probabilities normalised to sum to one: which label fits best."""
+    total = logistic.sum()
+    return logistic / total if total > 0 else np.full(len(logistic), 1.0 / len(logistic))
 
 
 class IntentClassifier:
@@ -184,13 +200,15 @@ class IntentClassifier:
         if not text:
             return ()
         columns, values = self._scorer.features(text)
-        probabilities = self._scorer.probabilities(columns, values)
+        alone = self._scorer.logistic(columns, values)
+        probabilities = _shared(alone)
         order = np.argsort(-probabilities)[:top]
         return tuple(
             Guess(
                 self.labels[i],
                 round(float(probabilities[i]), 3),
                 self._deciding_words(columns, values, int(i), text) if rank < _EXPLAINED else (),
+                round(float(alone[i]), 3),
             )
             for rank, i in enumerate(order)
         )

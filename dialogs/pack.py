@@ -214,13 +214,16 @@ class Policy(_Strict):
     clear_intent_score: float = Field(0.9, ge=0.0, le=1.0, description="this sure needs no clarifying question")
     ambiguity_margin: float = Field(0.1, ge=0.0, le=1.0, description="two intents this close are asked about")
     person_request_score: float = Field(
-        0.3, ge=0.0, le=1.0, description="the classifier's first guess is a request for a person, at least this likely"
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="the classifier's own request-for-a-person model (not shared with intents) finds it this likely",
     )
     person_request_weak_score: float = Field(
-        0.15, ge=0.0, le=1.0, description="a weak person word ('someone') counts when a request is at least this likely"
+        0.05, ge=0.0, le=1.0, description="a weak person word ('someone') counts when that model is at least this sure"
     )
     distress_score: float = Field(
-        0.3, ge=0.0, le=1.0, description="the classifier hears distress at least this likely (err towards help)"
+        0.1, ge=0.0, le=1.0, description="the classifier's own model of distress, at least this sure (err towards help)"
     )
     max_clarifications: int = Field(1, ge=0)
     max_failures: int = Field(2, ge=1)

@@ -24,8 +24,7 @@ TOPIC_SHARE = 0.6  # of the classifier's belief in intents, the share one needs 
 TOPIC_FLOOR = 0.1  # and its own probability at least this
 MIN_NUMBER = 3  # digits that make an utterance a number someone is reading out
 DESCRIBED = 4  # content words that make a description: below it, the classifier's distress needs more certainty
-SHORT_SENTENCE_SCORE = 0.6
-TOPIC_SECOND = 0.05  # a request for a person behind the topic it is about needs this much more certainty
+SHORT_SENTENCE_SCORE = 0.25
 TOPIC_OF_REST = 0.5  # what is left of a request for a person names its topic only this surely
 TOPIC_WORDS = 2  # content words a request for a person needs besides the asking, to be about something
 
@@ -173,7 +172,8 @@ def _attempted(norm: str, verbs: list[str], subjects: list[str]) -> list[str]:
 
 def _person_request(pack: BotPack, norm: str, guesses: tuple[Guess, ...]) -> list[str]:
     """A request for a person: a marker phrase; a weak word ("someone") in a sentence the classifier hears as a
-    request; or the classifier alone, sure of it."""
+    request; or the classifier alone, sure of it. Its request-for-a-person model is asked on its own, not against
+    the intents: "can I talk to someone about my bill" is about the bill and asks for a person, both at once."""
     strong = matched(norm, pack.markers.person_request)
     if strong:
         return strong
@@ -181,11 +181,7 @@ def _person_request(pack: BotPack, norm: str, guesses: tuple[Guess, ...]) -> lis
     weak = matched(norm, pack.markers.person_request_weak)
     if weak and _heard_as(guesses, PERSON, policy.person_request_weak_score):
         return weak
-    threshold = _model_threshold(pack, norm, policy.person_request_score)
-    if guesses and guesses[0].label == PERSON:  # its first guess, and sure enough
-        return _heard_as(guesses, PERSON, threshold)
-    # second to the topic ("...to change my appointment"): a request about something, if nearly as likely
-    return _heard_as(guesses, PERSON, threshold + TOPIC_SECOND)
+    return _heard_as(guesses, PERSON, _model_threshold(pack, norm, policy.person_request_score))
 
 
 def _because(guess: Guess) -> str:
@@ -193,9 +189,10 @@ def _because(guess: Guess) -> str:
 
 
 def _heard_as(guesses: tuple[Guess, ...], label: str, threshold: float) -> list[str]:
-    """The classifier's deciding words when it hears `label` at least this likely (else nothing)."""
+    """The classifier's deciding words when its model of `label` alone (a request for a person, distress: each
+    can come with any topic) finds it at least this likely; else nothing."""
     guess = next((g for g in guesses if g.label == label), None)
-    if guess is None or guess.probability < threshold:
+    if guess is None or guess.alone < threshold:
         return []
     return [" ".join(guess.words) or label.strip("_")]
 

@@ -49,6 +49,11 @@ def test_clean_safety_triggers_are_recalled_at_least_98_percent(clean: Report) -
     assert clean.recall("distress_marker") >= 0.98 and clean.recall("explicit_request") >= 0.98
 
 
+def test_at_15_percent_wer_requests_for_a_person_and_distress_are_recalled_at_least_94_percent(noisy: Report) -> None:
+    # the classifier's own models of both, not shared with the topic: measured 94.6 % and 96.1 % (5 seeds)
+    assert noisy.recall("explicit_request") >= 0.94 and noisy.recall("distress_marker") >= 0.94
+
+
 def test_clean_false_handoffs_on_resolvable_requests_are_at_most_5_percent(clean: Report) -> None:
     assert clean.false_handoff_rate <= 0.05
 
@@ -62,4 +67,4 @@ def test_at_15_percent_wer_false_handoffs_are_at_most_5_percent(noisy: Report) -
 
 
 def test_at_15_percent_wer_safety_recall_stays_at_its_measured_floor(noisy: Report) -> None:
-    assert noisy.safety_recall >= 0.92  # measured 93.1 % (5 seeds) and 94.6 % (3 seeds); the goal is 95 %
+    assert noisy.safety_recall >= 0.93  # measured 93.6 % (5 seeds); the goal is 95 %

@@ -263,3 +263,22 @@ def test_facts_are_pulled_from_what_the_caller_said(pack: BotPack, text: str, ki
 
 def test_an_utterance_without_facts_has_none(pack: BotPack) -> None:
     assert read(pack, "Where is my order?").facts == {}
+
+
+@pytest.mark.parametrize(
+    "said",
+    ["could one of your staff check my appointment", "I'd like somebody from your staff to look at my refill order"],
+)
+def test_a_request_for_a_person_is_heard_beside_the_topic_it_is_about(said: str, pack: BotPack) -> None:
+    # the classifier's request-for-a-person model is asked on its own: a clear topic does not drown it out
+    reading = read(pack, said)
+    assert reading.has("person_request")
+    person = next(g for g in reading.guesses if g.label == "_person")
+    assert person.alone >= pack.policy.person_request_score
+
+
+def test_the_classifier_s_own_models_are_independent_of_the_shared_probabilities(pack: BotPack) -> None:
+    guesses = pack.classifier().guesses(normalise("could one of your staff check my appointment"), top=50)
+    assert abs(sum(g.probability for g in guesses) - 1.0) < 0.01  # shared: they sum to one
+    assert all(0.0 <= g.alone <= 1.0 for g in guesses)
+    assert sum(g.alone for g in guesses) != pytest.approx(1.0, abs=0.01)  # each on its own
