@@ -1,4 +1,8 @@
-"""The bot's voice on the line: prompt audio (cached first), sent as 20 ms frames with a mark after each.
+"""The bot's voice on the line: prompt audio (cached first), sent in 200 ms messages with a mark after each.
+
+Twilio plays outbound media of any size, buffered in order ("The audio can be of any size"), and a `clear`
+drops whatever is buffered; so the prompt goes out in 200 ms messages, not 20 ms ones: a tenth of the
+websocket messages, JSON and base64 calls for the same audio. The audio is padded to whole 20 ms frames.
 
 A barge-in bumps the generation: prompts queued or being sent before it are dropped at once, so the caller
 never hears the rest of what they talked over. What has played is tracked by the call's `Playout`.
@@ -17,6 +21,9 @@ from telephony.twilio.protocol import MediaStreamProtocol
 from voice.errors import SynthesisError
 
 log = logging.getLogger(__name__)
+
+SEND_BYTES = 1600  # 200 ms of 8 kHz μ-law in each outbound media message
+FRAME_BYTES = 160  # the audio is padded to whole 20 ms frames
 
 
 class PromptSpeaker:
@@ -56,7 +63,7 @@ class PromptSpeaker:
         """Send the frames, then the prompt's mark; False when a barge-in cut it off while sending."""
         self.idle.clear()
         first = True
-        for frame in self._protocol.media_frames(audio):
+        for frame in self._protocol.media_frames(audio, SEND_BYTES, pad_to=FRAME_BYTES):
             if self.moot(say, generation):
                 return False  # the rest was never queued at Twilio
             await self._transport.send(frame)

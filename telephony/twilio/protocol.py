@@ -556,14 +556,18 @@ class MediaStreamProtocol:
         self._require_stream_sid("media")
         return self._media_prefix + binascii.b2a_base64(ulaw, newline=False).decode("ascii") + '"}}'
 
-    def media_frames(self, ulaw: bytes, frame_bytes: int = 160) -> list[str]:
-        """``media`` messages of ``frame_bytes`` each (160 = 20 ms), the last padded with μ-law silence."""
+    def media_frames(self, ulaw: bytes, frame_bytes: int = 160, pad_to: int | None = None) -> list[str]:
+        """``media`` messages of ``frame_bytes`` each (160 = 20 ms), the audio padded with μ-law silence to a
+        whole number of ``pad_to`` bytes (``frame_bytes`` unless set; the last message may then be shorter)."""
         self._require_stream_sid("media")
         if frame_bytes <= 0:
             raise ValueError(f"frame_bytes must be positive, not {frame_bytes}")
-        remainder = len(ulaw) % frame_bytes
+        pad = frame_bytes if pad_to is None else pad_to
+        if pad <= 0:
+            raise ValueError(f"pad_to must be positive, not {pad}")
+        remainder = len(ulaw) % pad
         if remainder:
-            ulaw = bytes(ulaw) + bytes([ULAW_SILENCE]) * (frame_bytes - remainder)
+            ulaw = bytes(ulaw) + bytes([ULAW_SILENCE]) * (pad - remainder)
         prefix = self._media_prefix
         b2a = binascii.b2a_base64
         view = memoryview(ulaw)

@@ -7,6 +7,7 @@ real audio, the recognition worker in its executor, the dialog, the playout trac
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable
 
 import pytest
@@ -69,12 +70,13 @@ class Call:
         return self.registry.get(CALL_SID)
 
 
-async def test_greeting_goes_out_as_20ms_ulaw_frames_followed_by_one_mark() -> None:
+async def test_greeting_goes_out_as_200ms_ulaw_messages_followed_by_one_mark() -> None:
     call = Call([])
     await call.begin()
     sent = call.transport.sent
     media = [m for m in sent if m["event"] == "media"]
-    assert len(media) == 50  # 1000 ms of prompt audio in 20 ms frames
+    assert len(media) == 5  # 1000 ms of prompt audio in 200 ms messages
+    assert all(len(base64.b64decode(m["media"]["payload"])) == 1600 for m in media)
     assert all(set(m) == {"event", "streamSid", "media"} for m in media)
     assert sent[-1]["event"] == "mark" and sent.index(sent[-1]) == len(media)
     assert call.record.prompts[0].text == PROMPTS.greeting

@@ -603,6 +603,14 @@ def test_media_frames_split_and_pad() -> None:
         started().media_frames(b"\x00", frame_bytes=0)
 
 
+def test_media_frames_in_larger_messages_pad_only_to_whole_frames() -> None:
+    ulaw = b"\x01" * 1700  # 212.5 ms: one message of 200 ms, then the rest padded to two 20 ms frames
+    frames = started().media_frames(ulaw, 1600, pad_to=160)
+    decoded = [base64.b64decode(orjson.loads(f)["media"]["payload"]) for f in frames]
+    assert [len(d) for d in decoded] == [1600, 160]
+    assert b"".join(decoded) == ulaw + bytes([ULAW_SILENCE]) * 60
+
+
 # --- properties -------------------------------------------------------------------------------------------
 
 json_scalars = (
