@@ -18,12 +18,12 @@ from dialogs.actions import Say
 from telephony.calls.ports import Synthesizer, Transport
 from telephony.calls.records import PromptRecord
 from telephony.twilio.protocol import MediaStreamProtocol
+from voice.codec import ULAW_FRAME_BYTES
 from voice.errors import SynthesisError
 
 log = logging.getLogger(__name__)
 
-SEND_BYTES = 1600  # 200 ms of 8 kHz μ-law in each outbound media message
-FRAME_BYTES = 160  # the audio is padded to whole 20 ms frames
+SEND_BYTES = 10 * ULAW_FRAME_BYTES  # 200 ms of 8 kHz μ-law in each outbound media message
 
 
 class PromptSpeaker:
@@ -63,7 +63,7 @@ class PromptSpeaker:
         """Send the frames, then the prompt's mark; False when a barge-in cut it off while sending."""
         self.idle.clear()
         first = True
-        for frame in self._protocol.media_frames(audio, SEND_BYTES, pad_to=FRAME_BYTES):
+        for frame in self._protocol.media_frames(audio, SEND_BYTES, pad_to=ULAW_FRAME_BYTES):
             if self.moot(say, generation):
                 return False  # the rest was never queued at Twilio
             await self._transport.send(frame)
