@@ -98,6 +98,7 @@ class _KaldiRecognizer(Protocol):
     def FinalResult(self) -> str: ...
 
 
+FLUSH_SILENCE_BYTES = 320  # 10 ms at 16 kHz: enough for vosk to take input again and finish it
 FREE_FORM = "[]"  # vosk's grammar for "no grammar"; anything else empty crashes it
 
 
@@ -110,18 +111,26 @@ class KaldiHandle:
         self.grammar = grammar
         self.fed_samples = 0
         self.running = False  # fed audio since the last Result or FinalResult
+        self.undecoded = False  # fed audio since the last FinalResult: some of it may not be decoded yet
 
     def feed(self, pcm: bytes) -> bool:
         self.fed_samples += len(pcm) // 2
-        self.running = True
+        self.running = self.undecoded = True
         return self.kaldi.AcceptWaveform(pcm)
 
     def result(self) -> str:
+        """The segment vosk's endpointer closed. Only what vosk had decoded: up to about half a second of the
+        latest audio stays in the decoder and goes into the next segment."""
         self.running = False
         return self.kaldi.Result()
 
     def final_result(self) -> str:
-        self.running = False
+        """Everything fed, decoded to the end. vosk's FinalResult decodes nothing after a `Result` (the decoder
+        is no longer running) and would leave that last half second to open the next utterance, maybe another
+        caller's; a moment of silence makes it run again, so the tail is decoded here."""
+        if self.undecoded and not self.running:
+            self.feed(bytes(FLUSH_SILENCE_BYTES))
+        self.running = self.undecoded = False
         return self.kaldi.FinalResult()
 
 
@@ -334,13 +343,14 @@ class VoskRecognizer:
         return Transcript(text, mean_confidence(words), origin, end_ms, words, False, "vosk")
 
     def settle(self) -> None:
-        """Close the segment heard so far, as vosk's own endpointer does at a pause: its words are decoded now
-        (while the end-of-speech window runs) and kept; if the caller goes on, a new segment follows."""
+        """Close the segment heard so far: its words are decoded to the end now (while the end-of-speech window
+        runs) and kept; if the caller goes on, a new segment follows. vosk's `Result` would leave the last half
+        second undecoded, so the segment is finished with `FinalResult` (vosk's clock runs on regardless)."""
         handle = self._handle
         if handle is None or not handle.running:
             return
         self._flush_resampler(handle)
-        self._pieces.append(_parse_vosk(handle.result(), "result", "text"))
+        self._pieces.append(_parse_vosk(handle.final_result(), "result", "text"))
 
     def finish_utterance(self, start_ms: int, end_ms: int) -> Transcript | None:
         """Flush and finalise; the transcript spans the VAD's [start_ms, end_ms], its words their own."""
@@ -392,7 +402,7 @@ class VoskRecognizer:
         self._pieces = []
         self._partial_text = ""
         if handle is not None:
-            if handle.running:  # finished, never Reset: vosk's Reset keeps the audio for the next utterance
+            if handle.undecoded:  # finished, never Reset: vosk's Reset keeps the audio for the next utterance
                 handle.final_result()
             self._engines.release(handle)
 

@@ -4,9 +4,11 @@ phrasing means, the markers (a person, urgency, frustration, distress), another 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from dialogs.pack import BotPack
+from dialogs.pack import BotPack, load_pack
 from dialogs.understanding import KEYWORD_SCORE, has_phrase, matched, normalise, read, spoken_digits
 
 # --- normalise ---------------------------------------------------------------------------------------------
@@ -282,3 +284,13 @@ def test_the_classifier_s_own_models_are_independent_of_the_shared_probabilities
     assert abs(sum(g.probability for g in guesses) - 1.0) < 0.01  # shared: they sum to one
     assert all(0.0 <= g.alone <= 1.0 for g in guesses)
     assert sum(g.alone for g in guesses) != pytest.approx(1.0, abs=0.01)  # each on its own
+
+
+@pytest.mark.parametrize("said", ["네", "예", "음", "여보세요"])
+def test_words_the_classifier_never_saw_are_no_evidence_of_distress_or_a_request_for_a_person(said: str) -> None:
+    """In a small pack a label's prior alone is near one half; a plain "yes" must not read as distress."""
+    small = load_pack(Path(__file__).resolve().parents[1] / "packs" / "hanbit_ko.yaml")
+    reading = read(small, said)
+    assert not reading.markers.get("distress_heard") and not reading.markers.get("person_request")
+    assert all(guess.alone == 0.0 for guess in reading.guesses if not guess.is_intent)
+    assert read(small, "응급 이에요").markers.get("distress")  # its own word still is

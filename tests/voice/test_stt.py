@@ -43,6 +43,8 @@ class ScriptedKaldi:
         self.endpoint_after = endpoint_after  # AcceptWaveform call after which vosk "endpoints"
         self.results: list[dict[str, object]] = []  # Result() answers, one per endpoint
         self.final: dict[str, object] = {"text": ""}
+        self.early_finals: list[dict[str, object]] = []  # FinalResult answers before `final`, in turn
+        self.fed: list[bytes] = []  # what AcceptWaveform was given, in turn
         self.samples = 0
         self.calls = 0
         self.resets = 0
@@ -53,6 +55,7 @@ class ScriptedKaldi:
         self.running = True
         self.samples += len(data) // 2
         self.calls += 1
+        self.fed.append(data)
         return self.calls == self.endpoint_after
 
     def Result(self) -> str:
@@ -66,7 +69,7 @@ class ScriptedKaldi:
     def FinalResult(self) -> str:
         self.running = False
         self.finals += 1
-        return json.dumps(self.final)
+        return json.dumps(self.early_finals.pop(0) if self.early_finals else self.final)
 
     def Reset(self) -> None:
         self.running = False
@@ -160,18 +163,33 @@ def test_vosk_adapter_joins_segments_vosk_closed_by_itself() -> None:
 
 def test_settling_at_a_pause_decodes_ahead_and_the_final_joins_what_followed() -> None:
     kaldi = ScriptedKaldi(partials=[{"partial": ""}])
-    kaldi.results = [{"text": "my order", "result": [word("my", 0.1, 0.3), word("order", 0.3, 0.7)]}]
+    kaldi.early_finals = [{"text": "my order", "result": [word("my", 0.1, 0.3), word("order", 0.3, 0.7)]}]
     rec = VoskRecognizer("CA1", ScriptedEngines(kaldi))
     rec.start_utterance(2000)
     feed(rec, 30)
     rec.settle()  # the caller paused
-    assert not kaldi.running and kaldi.finals == 0  # decoded with Result: the decoder goes on
+    # decoded to the end with FinalResult (Result would leave the last half second in the decoder)
+    assert not kaldi.running and kaldi.finals == 1
     rec.settle()  # nothing new since: nothing to do
     feed(rec, 20)  # ...and went on talking
     kaldi.final = {"text": "is late", "result": [word("is", 1.2, 1.4), word("late", 1.4, 1.8)]}
     final = rec.finish_utterance(2000, 4400)
     assert final is not None and final.text == "my order is late"
     assert [w.start_ms for w in final.words] == [2100, 2300, 3200, 3400]
+
+
+def test_a_segment_vosk_closed_at_the_very_end_has_its_tail_decoded_before_the_final() -> None:
+    kaldi = ScriptedKaldi(partials=[{"partial": ""}])
+    kaldi.results = [{"text": "my order", "result": [word("my", 0.1, 0.3), word("order", 0.3, 0.7)]}]
+    rec = VoskRecognizer("CA1", ScriptedEngines(kaldi))
+    rec.start_utterance(0)
+    feed(rec, 40)  # soxr hands vosk its audio in blocks
+    kaldi.endpoint_after = kaldi.calls + 1  # the endpointer fires on the resampler's last block
+    kaldi.final = {"text": "is late", "result": [word("is", 0.8, 1.0), word("late", 1.0, 1.3)]}
+    final = rec.finish_utterance(0, 1600)
+    # vosk's FinalResult decodes nothing unless it is running: a moment of silence first, then the tail is heard
+    assert kaldi.calls == kaldi.endpoint_after + 1 and kaldi.fed[-1] == bytes(len(kaldi.fed[-1]))
+    assert final is not None and final.text == "my order is late"
 
 
 def test_vosk_adapter_nothing_heard_is_none() -> None:

@@ -60,6 +60,31 @@ def test_a_sentence_grammar_recognises_the_callers_sentence_exactly_every_time(f
     assert texts == [AGENT] * 3
 
 
+@pytest.mark.parametrize("batch_frames", [1, 5, 10, 200], ids=["20ms", "100ms", "200ms", "whole"])
+def test_each_utterance_is_heard_whole_and_alone_on_a_reused_decoder_after_a_pause(
+    factory: VoskRecognizerFactory, batch_frames: int
+) -> None:
+    """The call settles at a pause and finishes when the window closes; however the audio was batched (a busy
+    worker gets it in larger pieces), no sentence loses its end to the next one."""
+    said = ["login", "yes"] * 3  # two sentences without a word in common: the grammar keeps them apart
+    words = {name: (FIXTURES / f"{name}.txt").read_text(encoding="utf-8").strip() for name in said}
+    recognizer = factory.new_recognizer(f"CA-reused-{batch_frames}")
+    recognizer.set_phrases(tuple(sorted(set(words.values()))))
+    heard = []
+    for n, name in enumerate(said):
+        pcm = ulaw_to_pcm16(read_ulaw_wav(FIXTURES / f"{name}.wav")) + SILENCE * 10  # the pause's first 200 ms
+        start_ms = 1000 + n * 5000
+        recognizer.start_utterance(start_ms)
+        step = PCM_FRAME_BYTES * batch_frames
+        for i in range(0, len(pcm), step):
+            recognizer.accept(pcm[i : i + step])
+        recognizer.settle()  # 400 ms into the pause
+        final = recognizer.finish_utterance(start_ms, start_ms + len(pcm) // 16)
+        heard.append(final.text if final else None)
+    recognizer.close()
+    assert heard == [words[name] for name in said]
+
+
 def test_a_final_has_a_confidence_in_range_and_word_times_in_order_within_the_utterance(
     factory: VoskRecognizerFactory,
 ) -> None:
