@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 CONFERENCE_KINDS = frozenset({"phone", "client"})  # what REST can ring as a call of its own
 FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+# Event-log kinds that instances sharing a call read from each other: the agent pressed 1, the caller entered
+# the conference, the two were bridged (logged once, by whichever instance saw both halves first).
+ACCEPTED, CALLER_JOINED, BRIDGED = "whisper_accepted", "caller_joined", "bridged"
 
 
 def room_of(call_sid: str) -> str:
@@ -180,9 +183,11 @@ class ConferenceTransfers:
             await self.ledger.save(record)  # the agent's leg status, perhaps on another instance, reads it
             self._taken.setdefault(call_sid, asyncio.Event()).set()  # the caller is moved in now
             await self.ledger.tell(Notice("taken", call_sid))  # or by the instance that holds the caller's stream
-            await self.ledger.first_time(call_sid, "whisper_accepted", f"{call_sid}:accepted:{attempt}",
+            await self.ledger.first_time(call_sid, ACCEPTED, f"{call_sid}:accepted:{attempt}",
                                          {"attempt": attempt})  # fmt: skip
-        if record.progress.caller_in_room:
+        # Logged first, then read: of this and the caller's entering (perhaps on another instance at the same
+        # moment), at least one sees the other, so the bridge is never missed.
+        if record.progress.caller_in_room or await self.ledger.logged(call_sid, CALLER_JOINED):
             await self._bridged(record, attempt)
         return twiml.conference_join(room_of(call_sid))
 
@@ -195,7 +200,7 @@ class ConferenceTransfers:
             return twiml.hang_up()
         progress = record.progress
         targets = self.targets(decision)
-        accepted = attempt in progress.accepted
+        accepted = attempt in progress.accepted or attempt in await self._accepted_elsewhere(call_sid)
         outcome = outcome_of(
             status,
             accepted=accepted,
@@ -234,8 +239,10 @@ class ConferenceTransfers:
         is_caller = who == call_sid
         if event == "participant-join" and is_caller:
             record.progress.caller_in_room = True
-            if record.progress.accepted and not record.progress.bridged:
-                await self._bridged(record, record.progress.accepted[-1])
+            await self.ledger.first_time(call_sid, CALLER_JOINED, f"{call_sid}:{CALLER_JOINED}", {})
+            accepted = record.progress.accepted or await self._accepted_elsewhere(call_sid)
+            if accepted and not record.progress.bridged:
+                await self._bridged(record, accepted[-1])
         elif event == "participant-leave" and is_caller:
             await self.caller_left(record)
         await self.ledger.save(record)
@@ -252,6 +259,9 @@ class ConferenceTransfers:
         progress = record.progress
         if progress.bridged or progress.caller_gone:
             return
+        if await self.ledger.logged(record.call_sid, BRIDGED):  # bridged by another instance: a call that ended
+            progress.bridged = True
+            return
         progress.caller_gone = True
         for attempt, sid in progress.agent_legs.items():
             if not any(note.attempt == attempt for note in progress.attempts) and self.rest is not None:
@@ -266,11 +276,17 @@ class ConferenceTransfers:
         if progress.bridged:
             return
         progress.bridged = True
-        _note(record, "bridged", attempt=attempt)
+        if not await self.ledger.first_time(record.call_sid, BRIDGED, f"{record.call_sid}:{BRIDGED}",
+                                            {"attempt": attempt}):  # fmt: skip
+            return  # the other instance that saw both halves counted it
         reached_person(self.metrics, record, time.time())
         decision = record.decision
         if decision is not None and decision.package is not None:
             await self.ledger.set_handoff_status(decision.package.handoff_id, "bridged")
+
+    async def _accepted_elsewhere(self, call_sid: str) -> list[int]:
+        """The attempts whose agent pressed 1, as logged by any instance."""
+        return [int(str(detail.get("attempt", 0))) for detail in await self.ledger.logged(call_sid, ACCEPTED)]
 
     async def _move_caller_on(self, record: CallRecord, decision: CallDecision, base: str) -> None:
         """Nobody took the call: out of the conference, one clear sentence, then a callback or a message."""

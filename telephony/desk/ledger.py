@@ -139,6 +139,14 @@ class Ledger:
             return new_here
         return bool(seen)
 
+    async def logged(self, call_sid: str, kind: str) -> list[Mapping[str, object]]:
+        """The details of the call's `kind` callbacks in the store: what another instance already logged (its
+        memory here may be a moment behind). Empty without a store, or when it does not answer in time."""
+        if self.store is None:
+            return []
+        rows = await self.read(self.store.events, call_sid, kind)
+        return [detail for row in rows or [] if isinstance(detail := row.get("detail"), Mapping)]
+
     async def tell(self, notice: Notice) -> None:
         """Pass word about a live call to every instance (PostgreSQL); a failure only costs the call speed."""
         if self.store is None:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
 
 from dialogs.package import HandoffPackage
 from telephony.calls.records import (
+    AttemptNote,
     CallDecision,
     CallRecord,
     PromptRecord,
@@ -51,7 +55,7 @@ def apply_record(call: Call, record: CallRecord) -> None:
     call.created_at = min(call.created_at, from_epoch(record.created_at))
     if record.parameters:
         call.parameters = dict(record.parameters)
-    progress = record.progress.model_dump(mode="json", exclude_defaults=True)
+    progress = merged_progress(call.progress, record.progress).model_dump(mode="json", exclude_defaults=True)
     if progress:
         call.progress = progress
     if record.latencies:
@@ -60,6 +64,54 @@ def apply_record(call: Call, record: CallRecord) -> None:
         call.protocol_errors = dict(record.protocol_errors)
     if record.decision is not None:
         call.decision = record.decision.model_dump(mode="json", exclude={"package"})
+
+
+def merged_progress(stored: Mapping[str, object] | None, mine: TransferProgress) -> TransferProgress:
+    """The handoff's progress as this save knows it, joined with what the row (locked) already holds.
+
+    Instances handling webhooks of one call each save their own copy, and a copy can be a moment behind. What a
+    handoff comes to only ever grows: a flag once set stays set, and an agent leg, an accepted whisper or an
+    attempt once known stays known. So the two are joined, not overwritten: one instance's stale copy can no
+    longer undo what another recorded (a bridge, the caller gone). A value this copy has wins over the stored one.
+    """
+    if not stored:
+        return mine
+    try:
+        theirs = TransferProgress.model_validate(stored)
+    except ValidationError:  # an unreadable old row: this save's view replaces it
+        return mine
+    joined = mine.model_copy(deep=True)
+    for name, info in TransferProgress.model_fields.items():
+        if info.exclude:
+            continue
+        own, other = getattr(joined, name), getattr(theirs, name)
+        if isinstance(own, bool):
+            setattr(joined, name, own or other)
+        elif isinstance(own, int):
+            setattr(joined, name, max(own, other))
+        elif isinstance(own, dict):
+            setattr(joined, name, {**other, **own})
+        elif isinstance(own, list):
+            setattr(joined, name, _joined_list(own, other))
+        elif own is None:
+            setattr(joined, name, other)
+    return joined
+
+
+def _joined_list(own: list[Any], other: list[Any]) -> list[Any]:
+    """Items of both, each once (attempt notes by their attempt), in order of attempt when they have one."""
+    key = _attempt_of if any(isinstance(item, AttemptNote) for item in own + other) else _itself
+    known = {key(item) for item in own}
+    joined = own + [item for item in other if key(item) not in known]
+    return sorted(joined, key=key) if joined and isinstance(key(joined[0]), int) else joined
+
+
+def _attempt_of(item: Any) -> Any:
+    return item.attempt
+
+
+def _itself(item: Any) -> Any:
+    return item
 
 
 def turn_rows(record: CallRecord) -> list[dict[str, object]]:

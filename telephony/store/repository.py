@@ -220,7 +220,11 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
                 return True
             return self._insert_new(s, Event, values, ["idempotency_key"])
 
-    def events(self, call_sid: str) -> list[Row]:
-        """The call's event log in the order it was written: timeline entries and Twilio callbacks."""
+    def events(self, call_sid: str, kind: str | None = None) -> list[Row]:
+        """The call's event log in the order it was written (only `kind`, when given): timeline entries and
+        Twilio callbacks. Instances sharing a call read here what another one logged a moment ago."""
+        query = select(Event).where(Event.call_sid == call_sid)
+        if kind is not None:
+            query = query.where(Event.kind == kind)
         with self._tx("events", call_sid, read_only=True) as s:
-            return as_rows(s.scalars(select(Event).where(Event.call_sid == call_sid).order_by(Event.id)))
+            return as_rows(s.scalars(query.order_by(Event.id)))

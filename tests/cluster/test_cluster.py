@@ -139,3 +139,25 @@ async def test_sigterm_hands_the_live_call_on_and_the_instance_exits(
             stored = (await http.get(f"{cluster.nginx.base}/api/calls/{call_sid}", headers=HEADERS)).json()
         assert stored["decision"]["reason"] == "server_draining"
         assert sentence in [t["text"] for t in stored["transcript"] if t["speaker"] == "caller"]
+
+
+async def test_a_conference_transfer_spread_over_three_instances_bridges_the_agent_with_the_brief(
+    cluster_database: str, tmp_path: Path, tts_dir: Path
+) -> None:
+    scenario = load_scenario(ROOT / "audio_fixtures" / "scenarios" / "conference_accept.yaml")
+    call_sid = "CA" + "6" * 32
+    scenario = scenario.model_copy(update={"call": scenario.call.model_copy(update={"call_sid": call_sid})})
+    conference = {"HANDOFF_TRANSFER_MODE": "conference", "HANDOFF_REST_TRANSFERS": "true"}
+    async with running_cluster(tmp_path, cluster_database, tts_dir, **conference) as cluster:
+        await cluster.script_oracle(scenario, call_sid)
+        audio = await caller_audio(scenario, FixedSynthesizer(1500).synthesize)
+        result = await player(cluster).run(scenario, audio)
+        failed = [c for c in check(result, scenario.expect) if not c.ok]
+        assert not failed, failed
+        stream = upstream_of(cluster, "GET", "/twilio/media")
+        served = {r.upstream for r in cluster.nginx.requests() if r.uri.startswith("/twilio/conference/")}
+        assert served - {stream}, "every conference webhook reached the stream's own instance: nothing was spread"
+        async with httpx.AsyncClient(timeout=5) as http:
+            stored = (await http.get(f"{cluster.nginx.base}/api/calls/{call_sid}", headers=HEADERS)).json()
+        assert stored["handoff"]["status"] == "bridged" and stored["progress"]["bridged"]
+        assert not stored["progress"]["caller_gone"] and not stored["callbacks"]  # no callback for a served caller

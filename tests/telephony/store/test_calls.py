@@ -55,6 +55,28 @@ def test_the_transfer_progress_comes_back_as_the_server_held_it(store: Store) ->
     assert loaded is not None and loaded.progress == record.progress
 
 
+def test_two_instances_saving_their_own_copies_of_one_call_lose_neither_ones_progress(store: Store) -> None:
+    store.save_call(make_record())
+    first, second = store.load_call(CALL_SID), store.load_call(CALL_SID)  # two instances, one call
+    assert first is not None and second is not None
+    first.progress.accepted.append(0)  # the agent pressed 1 here...
+    first.progress.bridged = True
+    first.progress.attempts.append(AttemptNote(attempt=0, target="+1555", dial_status="completed", outcome="bridged"))
+    second.progress.caller_in_room = True  # ...while the caller entered the conference there
+    second.progress.agent_legs[0] = "CA" + "4" * 32
+    second.progress.attempts.append(AttemptNote(attempt=1, target="+1666", dial_status="busy", outcome="busy"))
+    second.progress.target = "+1666"
+    store.save_call(first)
+    store.save_call(second)  # a copy from before the bridge: it must not undo it
+    loaded = store.load_call(CALL_SID)
+    assert loaded is not None
+    progress = loaded.progress
+    assert progress.bridged and progress.caller_in_room and progress.accepted == [0]
+    assert progress.agent_legs == {0: "CA" + "4" * 32}
+    assert [a.attempt for a in progress.attempts] == [0, 1]
+    assert progress.target == "+1666"  # a value the saving copy has wins over the stored one
+
+
 def test_a_stored_call_that_no_longer_fits_the_record_is_a_store_error(store: Store) -> None:
     store.save_call(make_record())
     with store.engine.begin() as connection:
