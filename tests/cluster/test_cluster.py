@@ -34,6 +34,12 @@ def player(cluster: Cluster) -> TwilioPlayer:
                         fake=cluster.fake)  # fmt: skip
 
 
+def scenario_for(call_sid: str, name: str) -> Scenario:
+    """A scenario from audio_fixtures, played as the call `call_sid` (each test's own, in a shared database)."""
+    scenario = load_scenario(ROOT / "audio_fixtures" / "scenarios" / f"{name}.yaml")
+    return scenario.model_copy(update={"call": scenario.call.model_copy(update={"call_sid": call_sid})})
+
+
 def upstream_of(cluster: Cluster, method: str, path: str) -> str:
     (served,) = [r.upstream for r in cluster.nginx.requests() if r.method == method and r.uri == path]
     return served
@@ -42,9 +48,8 @@ def upstream_of(cluster: Cluster, method: str, path: str) -> str:
 async def test_webhook_stream_and_action_on_three_instances_transfer_with_the_summary(
     cluster_database: str, tmp_path: Path, tts_dir: Path
 ) -> None:
-    scenario = load_scenario(ROOT / "audio_fixtures" / "scenarios" / "talk_to_a_person.yaml")
     call_sid = "CA" + "3" * 32
-    scenario = scenario.model_copy(update={"call": scenario.call.model_copy(update={"call_sid": call_sid})})
+    scenario = scenario_for(call_sid, "talk_to_a_person")
     async with running_cluster(tmp_path, cluster_database, tts_dir) as cluster:
         await cluster.script_oracle(scenario, call_sid)
         audio = await caller_audio(scenario, FixedSynthesizer(1500).synthesize)
@@ -144,9 +149,8 @@ async def test_sigterm_hands_the_live_call_on_and_the_instance_exits(
 async def test_a_conference_transfer_spread_over_three_instances_bridges_the_agent_with_the_brief(
     cluster_database: str, tmp_path: Path, tts_dir: Path
 ) -> None:
-    scenario = load_scenario(ROOT / "audio_fixtures" / "scenarios" / "conference_accept.yaml")
     call_sid = "CA" + "6" * 32
-    scenario = scenario.model_copy(update={"call": scenario.call.model_copy(update={"call_sid": call_sid})})
+    scenario = scenario_for(call_sid, "conference_accept")
     conference = {"HANDOFF_TRANSFER_MODE": "conference", "HANDOFF_REST_TRANSFERS": "true"}
     async with running_cluster(tmp_path, cluster_database, tts_dir, **conference) as cluster:
         await cluster.script_oracle(scenario, call_sid)
