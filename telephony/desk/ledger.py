@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 READ_DEADLINE_S = 1.5  # a webhook reads at most this long before answering from memory
 STUCK_READ_S = 0.2  # while writes are failing, a read gets this long
+GLANCE_S = 0.5  # a look at what other instances logged: it only adds to what memory knows, so it waits less
 
 
 class Ledger:
@@ -55,11 +56,13 @@ class Ledger:
         self.metrics = metrics if metrics is not None else self.outbox.metrics
         self._serial = itertools.count(1)
 
-    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    async def read(self, fn: Callable[..., T], *args: Any, deadline_s: float | None = None, **kwargs: Any) -> T | None:
         """A store read off the event loop, given up after the deadline (None: carry on from memory)."""
         if self.store is None:
             return None
-        deadline = STUCK_READ_S if self.outbox.stuck else self.read_deadline_s  # a stuck store gets a glance only
+        deadline = min(deadline_s or self.read_deadline_s, self.read_deadline_s)
+        if self.outbox.stuck:  # a stuck store gets a glance only
+            deadline = min(deadline, STUCK_READ_S)
         try:
             return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), deadline)
         except TimeoutError:
@@ -144,7 +147,7 @@ class Ledger:
         memory here may be a moment behind). Empty without a store, or when it does not answer in time."""
         if self.store is None:
             return []
-        rows = await self.read(self.store.events, call_sid, kind)
+        rows = await self.read(self.store.events, call_sid, kind, deadline_s=GLANCE_S)
         return [detail for row in rows or [] if isinstance(detail := row.get("detail"), Mapping)]
 
     async def tell(self, notice: Notice) -> None:

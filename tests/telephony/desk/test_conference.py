@@ -7,6 +7,7 @@ Whole calls through the replay harness and the Twilio fake are the `conference_*
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 from dialogs.pack import load_pack
@@ -128,3 +129,18 @@ async def test_word_from_another_instance_that_an_agent_took_the_call_moves_the_
     assert not moving.done()
     desk.heard(Notice("taken", CALL_SID))  # the agent pressed 1 on another instance (LISTEN/NOTIFY)
     await asyncio.wait_for(moving, 1)
+
+
+class HungEventLog:
+    """A store whose event log does not answer (a lock, a slow disk): reads of it hang for seconds."""
+
+    def events(self, call_sid: str, kind: str | None = None) -> list[dict[str, object]]:
+        time.sleep(3)
+        return []
+
+
+async def test_a_look_at_what_other_instances_logged_gives_up_within_half_a_second() -> None:
+    ledger = Ledger(CallRegistry(), HungEventLog(), Outbox())  # type: ignore[arg-type]  (the method it needs)
+    started = time.perf_counter()
+    assert await ledger.logged(CALL_SID, "whisper_accepted") == []  # the webhook answers from memory
+    assert time.perf_counter() - started < 1.0  # a full read would wait READ_DEADLINE_S (1.5 s)
