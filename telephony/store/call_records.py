@@ -99,19 +99,13 @@ def merged_progress(stored: Mapping[str, object] | None, mine: TransferProgress)
 
 
 def _joined_list(own: list[Any], other: list[Any]) -> list[Any]:
-    """Items of both, each once (attempt notes by their attempt), in order of attempt when they have one."""
-    key = _attempt_of if any(isinstance(item, AttemptNote) for item in own + other) else _itself
-    known = {key(item) for item in own}
-    joined = own + [item for item in other if key(item) not in known]
-    return sorted(joined, key=key) if joined and isinstance(key(joined[0]), int) else joined
+    """Items of both, each once (attempt notes by their attempt), in order: accepted attempts, attempt notes."""
+    known = {_key(item) for item in own}
+    return sorted(own + [item for item in other if _key(item) not in known], key=_key)
 
 
-def _attempt_of(item: Any) -> Any:
-    return item.attempt
-
-
-def _itself(item: Any) -> Any:
-    return item
+def _key(item: Any) -> Any:
+    return item.attempt if isinstance(item, AttemptNote) else item
 
 
 def turn_rows(record: CallRecord) -> list[dict[str, object]]:

@@ -15,6 +15,7 @@ import httpx
 
 from telephony.replay.checks import check
 from telephony.replay.player import ReplayOptions, TwilioPlayer, caller_audio
+from telephony.replay.result import ReplayResult
 from telephony.replay.scenario import Scenario, load_scenario
 from telephony.replay.wires import NetworkWire
 from telephony.twilio.signatures import TwilioSignatureCheck
@@ -40,6 +41,16 @@ def scenario_for(call_sid: str, name: str) -> Scenario:
     return scenario.model_copy(update={"call": scenario.call.model_copy(update={"call_sid": call_sid})})
 
 
+async def play_and_check(cluster: Cluster, scenario: Scenario, call_sid: str) -> ReplayResult:
+    """Play the scenario through nginx as `call_sid` and hold it to its expectations."""
+    await cluster.script_oracle(scenario, call_sid)
+    audio = await caller_audio(scenario, FixedSynthesizer(1500).synthesize)
+    result = await player(cluster).run(scenario, audio)
+    failed = [c for c in check(result, scenario.expect) if not c.ok]
+    assert not failed, failed
+    return result
+
+
 def upstream_of(cluster: Cluster, method: str, path: str) -> str:
     (served,) = [r.upstream for r in cluster.nginx.requests() if r.method == method and r.uri == path]
     return served
@@ -51,11 +62,7 @@ async def test_webhook_stream_and_action_on_three_instances_transfer_with_the_su
     call_sid = "CA" + "3" * 32
     scenario = scenario_for(call_sid, "talk_to_a_person")
     async with running_cluster(tmp_path, cluster_database, tts_dir) as cluster:
-        await cluster.script_oracle(scenario, call_sid)
-        audio = await caller_audio(scenario, FixedSynthesizer(1500).synthesize)
-        result = await player(cluster).run(scenario, audio)
-        failed = [c for c in check(result, scenario.expect) if not c.ok]
-        assert not failed, failed
+        result = await play_and_check(cluster, scenario, call_sid)
         webhook = upstream_of(cluster, "POST", "/twilio/voice")
         stream = upstream_of(cluster, "GET", "/twilio/media")
         action = upstream_of(cluster, "POST", "/twilio/stream-ended")
@@ -153,11 +160,7 @@ async def test_a_conference_transfer_spread_over_three_instances_bridges_the_age
     scenario = scenario_for(call_sid, "conference_accept")
     conference = {"HANDOFF_TRANSFER_MODE": "conference", "HANDOFF_REST_TRANSFERS": "true"}
     async with running_cluster(tmp_path, cluster_database, tts_dir, **conference) as cluster:
-        await cluster.script_oracle(scenario, call_sid)
-        audio = await caller_audio(scenario, FixedSynthesizer(1500).synthesize)
-        result = await player(cluster).run(scenario, audio)
-        failed = [c for c in check(result, scenario.expect) if not c.ok]
-        assert not failed, failed
+        await play_and_check(cluster, scenario, call_sid)
         stream = upstream_of(cluster, "GET", "/twilio/media")
         served = {r.upstream for r in cluster.nginx.requests() if r.uri.startswith("/twilio/conference/")}
         assert served - {stream}, "every conference webhook reached the stream's own instance: nothing was spread"
