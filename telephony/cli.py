@@ -51,10 +51,9 @@ def serve(
     asr: Annotated[str | None, typer.Option(help="vosk, or oracle for tests (HANDOFF_ASR).")] = None,
 ) -> None:
     """Answer Twilio calls: voice webhook, media stream, and the JSON API."""
-    import uvicorn
-
     from telephony.server.app import create_app
     from telephony.server.drain import DrainingServer
+    from telephony.server.frames import uvicorn_config
     from telephony.server.services import build_services
 
     settings = _settings(host=host, port=port, asr=asr)
@@ -65,10 +64,8 @@ def serve(
         raise _fail(str(exc)) from None
     except VoiceError as exc:
         raise _fail(f"the speech engines could not start: {exc}") from None
-    config = uvicorn.Config(
-        create_app(services), host=settings.host, port=settings.port, log_level=settings.log_level,
-        ws="websockets-sansio", ws_per_message_deflate=False,  # audio frames: compressing them costs, saves little
-    )  # fmt: skip
+    config = uvicorn_config(create_app(services), host=settings.host, port=settings.port,
+                            log_level=settings.log_level)  # fmt: skip
     DrainingServer(config, services).run()  # SIGTERM: live calls finish or are handed on before it stops
 
 

@@ -27,6 +27,7 @@ from telephony.replay.scenario import Scenario
 from telephony.replay.twilio_fake import TwilioFake
 from telephony.replay.wires import NetworkWire, VirtualWire, Wire
 from telephony.server.app import create_app
+from telephony.server.frames import uvicorn_config
 from telephony.server.services import Services, build_services
 from telephony.server.settings import Settings, load_settings
 from voice.oracle import OracleRecognizerFactory
@@ -39,8 +40,8 @@ async def serve_in_process(app: Any) -> AsyncIterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", ws="websockets-sansio", ws_per_message_deflate=False,
+    config = uvicorn_config(
+        app, log_level="warning", lifespan="on",
         timeout_graceful_shutdown=3,  # an open browser (its event stream) must not hold a test's server up
     )  # fmt: skip
     server = uvicorn.Server(config)

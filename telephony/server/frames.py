@@ -1,0 +1,160 @@
+"""Twilio's media messages read straight off the socket: the one kind of websocket frame a media stream carries.
+
+A Twilio media stream sends 50 small text messages a second per call, each one whole, unfragmented, masked
+frame. The websockets library parses every frame with a generator per read, and uvicorn stops and restarts
+reading the socket after each message; together that was about half of the server's CPU per inbound frame
+(`bench/load.py`). Here the common frame is read in a few operations, and the socket is paused only when the
+application falls behind.
+
+Only frames this module fully understands take the short path: FIN set, no reserved bits, masked, text or
+binary, at most 65,535 bytes, within the size limit. A whole, masked control frame (ping, pong, close) is
+handed to websockets on its own, which answers it as usual. The first frame that is anything else (a fragment,
+a huge or an unmasked frame, reserved bits, text that is not UTF-8) and every byte after it go to websockets,
+which then parses the connection to its end with all of RFC 6455's checks. Both parsers see the stream from a
+frame boundary, so nothing is parsed twice or skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
+
+_FIN_NO_RSV = 0x80  # first byte: FIN set and the three reserved bits clear
+_TEXT, _BINARY = 0x1, 0x2
+_CONTROL = 0x8  # close 0x8, ping 0x9, pong 0xA: at most 125 bytes, never fragmented
+_MASKED = 0x80
+_LENGTH_16 = 126  # the 7-bit length field says: a 16-bit length follows
+QUEUE_HIGH_WATER = 64  # messages waiting for the application (1.3 s of audio) before the socket is paused
+
+
+@dataclass(slots=True)
+class FrameSplit:
+    """What `split_frames` found in a buffer: whole messages, how far it read, and whether the rest is foreign."""
+
+    messages: list[str | bytes] = field(default_factory=list)  # text frames decoded, binary frames as bytes
+    consumed: int = 0  # bytes of the buffer that made those messages
+    control_end: int = 0  # when not 0: a whole control frame lies from `consumed` to here, for websockets
+    foreign: bool = False  # the bytes from `consumed` on start with a frame to leave to websockets
+
+
+def split_frames(buffer: bytes | bytearray, max_size: int | None) -> FrameSplit:
+    """Read the whole, simple, masked text and binary frames at the start of `buffer` (sans I/O).
+
+    Stops at a frame that is not whole yet (read again when more bytes come), at a whole control frame
+    (`control_end`), or at a frame it leaves to a full parser (`foreign`): a fragment, reserved bits, no mask,
+    a 64-bit length, a payload over `max_size`, or text that is not UTF-8.
+    """
+    split = FrameSplit()
+    size = len(buffer)
+    at = 0
+    while size - at >= 2:
+        first, second = buffer[at], buffer[at + 1]
+        opcode = first & 0x0F
+        length = second & 0x7F
+        if first & 0xF0 != _FIN_NO_RSV or not second & _MASKED or length > 126:
+            split.foreign = True
+            break
+        if opcode not in (_TEXT, _BINARY):
+            if opcode >= _CONTROL and length <= 125:
+                if at + 6 + length <= size:
+                    split.control_end = at + 6 + length
+            else:
+                split.foreign = True
+            break
+        if length == _LENGTH_16:
+            if size - at < 4:
+                break
+            length = buffer[at + 2] << 8 | buffer[at + 3]
+            start = at + 8
+        else:
+            start = at + 6
+        if max_size is not None and length > max_size:
+            split.foreign = True
+            break
+        end = start + length
+        if end > size:
+            break
+        payload = apply_mask(buffer[start:end], buffer[start - 4 : start])
+        if opcode == _TEXT:
+            try:
+                split.messages.append(payload.decode())
+            except UnicodeDecodeError:
+                split.foreign = True
+                break
+        else:
+            split.messages.append(payload)
+        at = end
+    split.consumed = at
+    return split
+
+
+class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets protocol with the short path for simple frames (see the module's docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._short_path = True  # False once websockets has seen frame bytes: it parses the rest of the stream
+        self._pending = bytearray()  # the start of a frame not yet whole
+
+    def data_received(self, data: bytes) -> None:
+        if self._short_path:
+            if self.handshake_complete and self.conn.state is State.OPEN:
+                self._read_short(data)
+                return
+            if self.handshake_initiated:  # closing, or bytes before our 101: websockets reads on from here
+                self._short_path = False
+                data = bytes(self._pending) + data
+                self._pending = bytearray()
+        was_initiated = self.handshake_initiated
+        super().data_received(data)
+        if not was_initiated and self.handshake_initiated and not data.endswith(b"\r\n\r\n"):
+            # Frame bytes came with the upgrade request (a client must wait for our 101, RFC 6455 4.1):
+            # websockets may hold part of a frame, so it parses this connection to its end.
+            self._short_path = False
+
+    def _read_short(self, data: bytes) -> None:
+        buffer: bytes | bytearray = self._pending + data if self._pending else data
+        while True:
+            split = split_frames(buffer, self.conn.max_message_size)
+            for message in split.messages:
+                self._deliver(message)
+            if split.control_end:  # a ping, pong or close: websockets answers it from a frame boundary
+                super().data_received(bytes(buffer[split.consumed : split.control_end]))
+                buffer = buffer[split.control_end :]
+                if self.conn.state is State.OPEN and self.conn.parser_exc is None:
+                    continue
+                split.foreign, split.consumed = True, 0  # closing: websockets reads the rest
+            rest = bytes(buffer[split.consumed :])
+            if split.foreign:
+                self._short_path = False
+                self._pending = bytearray()
+                if rest:
+                    super().data_received(rest)
+            else:
+                self._pending = bytearray(rest)
+            return
+
+    def _deliver(self, message: str | bytes) -> None:
+        if self.close_sent:  # the application has closed: discard, as uvicorn does, until the peer's close
+            return
+        if isinstance(message, str):
+            self.queue.put_nowait({"type": "websocket.receive", "text": message})
+        else:
+            self.queue.put_nowait({"type": "websocket.receive", "bytes": message})
+        if not self.read_paused and self.queue.qsize() >= QUEUE_HIGH_WATER:
+            self.read_paused = True  # resumed by receive() once the application has read the queue empty
+            self.transport.pause_reading()
+
+
+def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
+    """uvicorn's settings for a handoff server: media streams on the short path, no per-message deflate."""
+    return uvicorn.Config(app, ws=MediaWebSocketProtocol, ws_per_message_deflate=False, **options)
