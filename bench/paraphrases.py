@@ -26,7 +26,7 @@ and per trigger (high-value and capability-gap triggers included).
 
 Run it from the repository root::
 
-    python bench/paraphrases.py                     # clean, 15 % and 25 % WER, 5 seeds each
+    python bench/paraphrases.py                     # clean, 15 % and 25 % WER, 8 seeds each
     python bench/paraphrases.py --misses            # and list every miss
 """
 
@@ -232,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pack", type=Path, default=None, help="bot pack YAML (the bundled one if unset)")
     parser.add_argument("--set", type=Path, default=PARAPHRASES, help="the paraphrase set")
     parser.add_argument("--wer", default="0,0.15,0.25", help="word error rates to run")
-    parser.add_argument("--seeds", type=int, default=5, help="misrecognitions per sentence at each WER > 0")
+    parser.add_argument("--seeds", type=int, default=8, help="misrecognitions per sentence at each WER > 0")
     parser.add_argument("--misses", action="store_true", help="list the misses")
     args = parser.parse_args(argv)
     console = Console()

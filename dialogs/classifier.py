@@ -20,6 +20,14 @@ with any topic ("can one of your staff check my appointment"), so they are read 
 topic drowned them out, and a recogniser's dropped word more so (at 15 % WER on the paraphrase set, recall of
 requests for a person went from 90.7 % to 94.6 %).
 
+A recogniser loses words, and the model must not hang a label on one of them: each example of three words
+or more is also learnt as three misheard copies, with a word lost (10 %) or swapped for one of the pack's
+`misheard` small words (5 %) now and then, seeded. On the paraphrase set at 15 % WER (8 seeds) this takes
+recall of the safety triggers from 94.4 % to 95.8 % and intent accuracy from 92.9 % to 93.4 %; clean, intent
+accuracy goes from 97.8 % to 98.1 % and false handoffs from 0.8 % to 0 %. Fewer epochs over the larger set
+keep training about as fast. Such a model leans harder on the words it knows, so a short sentence needs more
+certainty before the classifier alone calls it distress (`dialogs.understanding`).
+
 `alone` counts only what the caller's words say: a label's model gives every sentence its prior (its
 intercept), and in a small pack that prior alone can be near one half. A sentence of words the classifier
 never saw ("네", a plain yes, in a pack without it) then looked like distress. So a label whose model the
@@ -29,6 +37,7 @@ words do not push towards has `alone` 0: no evidence, no trigger.
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,12 +53,17 @@ from dialogs.text import normalise
 PERSON = "_person"
 DISTRESS = "_distress"
 NOTHING = "_nothing"
+_CLITIC_S = re.compile(r"(\w)'s(?!\S)")
 _OWN_LABELS = frozenset({PERSON, DISTRESS, NOTHING})
 _WORDS_SHOWN = 3  # words that decided a guess, for the Explain action
 _EXPLAINED = 3  # guesses, best first, that get their deciding words
 _ALPHA = 3e-5  # regularisation: light, for few examples a label
-_EPOCHS = 30
+_EPOCHS = 8  # passes over the examples and their misheard copies
 _SEED = 7  # training is deterministic: the same pack always gives the same classifier
+_MISHEARD_COPIES = 3  # misheard copies of each example (different losses each)
+_MISHEARD_MIN_WORDS = 3  # shorter examples are learnt only as written
+_LOST_WORD = 0.1  # in the misheard copy of an example, the chance each word is lost
+_SWAPPED_WORD = 0.05  # and that it is swapped for one of the pack's `misheard` words
 _CLASS_WEIGHT: str | None = "balanced"  # labels with more examples get no head start on words never seen
 
 
@@ -80,6 +94,7 @@ class Synonyms:
         )
 
     def apply(self, normalised: str) -> str:
+        normalised = _CLITIC_S.sub(r"\1 's", normalised)
         if self._pattern is None:
             return normalised
         return self._pattern.sub(lambda m: self._pairs[m.group(1)], normalised)
@@ -146,6 +161,29 @@ class _Scorer:
         return _shared(self.logistic(columns, values))
 
 
+def _as_misheard(texts: list[str], labels: list[str], small_words: list[str]) -> tuple[list[str], list[str]]:
+    """Each example of three words or more once more, as a recogniser might hear it: a word lost or swapped for
+    a short one now and then (seeded, so a pack always trains the same). The model then does not hang a label
+    on one word a caller's line can drop (module docstring)."""
+    rng = random.Random(_SEED)
+    copies: list[str] = []
+    copy_labels: list[str] = []
+    for text, label in [pair for _ in range(_MISHEARD_COPIES) for pair in zip(texts, labels, strict=True)]:
+        words = text.split()
+        if len(words) < _MISHEARD_MIN_WORDS:
+            continue
+        heard: list[str] = []
+        for word in words:
+            draw = rng.random()
+            if draw < _LOST_WORD:
+                continue
+            heard.append(rng.choice(small_words) if small_words and draw < _LOST_WORD + _SWAPPED_WORD else word)
+        if heard and heard != words:
+            copies.append(" ".join(heard))
+            copy_labels.append(label)
+    return copies, copy_labels
+
+
 def _shared(logistic: np.ndarray) -> np.ndarray:
     """The labels' one-vs-rest probabilities normalised to sum to one: which label fits best."""
     total = logistic.sum()
@@ -192,6 +230,8 @@ class IntentClassifier:
             ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w[\w']*\b")),
             ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
         ])  # fmt: skip
+        misheard, misheard_labels = _as_misheard(texts, labels, pack.words.misheard)
+        texts, labels = texts + misheard, labels + misheard_labels
         matrix = features.fit_transform(texts)
         # logistic loss (probabilities), fitted by SGD: a few hundred ms for a pack, where lbfgs takes seconds
         model = SGDClassifier(

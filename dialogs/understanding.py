@@ -24,8 +24,10 @@ TOPIC_SHARE = 0.6  # of the classifier's belief in intents, the share one needs 
 TOPIC_FLOOR = 0.1  # and its own probability at least this
 MIN_NUMBER = 3  # digits that make an utterance a number someone is reading out
 DESCRIBED = 4  # content words that make a description: below it, the classifier's distress needs more certainty
-SHORT_SENTENCE_SCORE = 0.25
+SHORT_SENTENCE_SCORE = 0.35  # how sure, then: "purple monkey dishwasher" must not read as distress
+SHORT_REQUEST_SCORE = 0.25  # and a request for a person ("in please", "can no can the line for me")
 TOPIC_OF_REST = 0.5  # what is left of a request for a person names its topic only this surely
+DISTRESS_LEAD = 0.25  # distress as the best reading of all, this sure, of a described sentence: err towards help
 TOPIC_WORDS = 2  # content words a request for a person needs besides the asking, to be about something
 
 
@@ -66,7 +68,8 @@ def read(pack: BotPack, text: str) -> Reading:
     digits = spoken_digits(norm, pack.words)
     guesses = pack.classifier().guesses(norm, top=len(pack.intents) + 3) if norm else ()
     # a number said digit by digit is an answer, not a request: the classifier's own hearing does not count
-    heard = () if len(digits) >= max(MIN_NUMBER, len(norm.split()) // 2) else guesses
+    number = len(digits) >= max(MIN_NUMBER, len(norm.split()) // 2) or _only_digits(norm, pack.words)
+    heard = () if number else guesses
     scores = _intent_scores(pack, norm, guesses)
     m = pack.markers
     without_exclusions = norm
@@ -88,9 +91,14 @@ def read(pack: BotPack, text: str) -> Reading:
             "choose_second": m.choose_second,
         }.items()
     }
-    markers["person_request"] = _person_request(pack, without_exclusions, heard)
+    asked = heard
+    if without_exclusions != norm and heard:  # "add my wife as someone who can": the model hears it without them
+        asked = pack.classifier().guesses(without_exclusions, top=len(pack.intents) + 3) if without_exclusions else ()
+    markers["person_request"] = _person_request(pack, without_exclusions, asked)
     markers["distress"] = matched(norm, m.distress) or matched(norm, m.distress_terms)
-    markers["distress_heard"] = _heard_as(heard, DISTRESS, _model_threshold(pack, norm, pack.policy.distress_score))
+    markers["distress_heard"] = _heard_as(
+        heard, DISTRESS, _model_threshold(pack, norm, pack.policy.distress_score)
+    ) or _leads(pack, heard, DISTRESS, norm)
     markers["tried"] = markers["tried"] or _attempted(norm, m.attempt_verbs, pack.words.first_person)
     return Reading(
         text=text,
@@ -148,11 +156,11 @@ def _intent_scores(pack: BotPack, norm: str, guesses: tuple[Guess, ...]) -> list
     return sorted(scores, key=lambda s: (-s.score, s.intent))
 
 
-def _model_threshold(pack: BotPack, norm: str, threshold: float) -> float:
+def _model_threshold(pack: BotPack, norm: str, threshold: float, short: float = SHORT_SENTENCE_SCORE) -> float:
     """How likely the classifier alone must find distress or a request for a person: from two or three words
     ("purple monkey dishwasher", "I live in Boston") its guess means little, so short sentences need it surer."""
     content = [w for w in norm.split() if w not in pack.words.stop]
-    return threshold if len(content) >= DESCRIBED else max(threshold, SHORT_SENTENCE_SCORE)
+    return threshold if len(content) >= DESCRIBED else max(threshold, short)
 
 
 def _attempted(norm: str, verbs: list[str], subjects: list[str]) -> list[str]:
@@ -181,7 +189,22 @@ def _person_request(pack: BotPack, norm: str, guesses: tuple[Guess, ...]) -> lis
     weak = matched(norm, pack.markers.person_request_weak)
     if weak and _heard_as(guesses, PERSON, policy.person_request_weak_score):
         return weak
-    return _heard_as(guesses, PERSON, _model_threshold(pack, norm, policy.person_request_score))
+    return _heard_as(guesses, PERSON, _model_threshold(pack, norm, policy.person_request_score, SHORT_REQUEST_SCORE))
+
+
+def _leads(pack: BotPack, guesses: tuple[Guess, ...], label: str, norm: str) -> list[str]:
+    """The deciding words when `label` is the best reading of all of a described sentence, for words of it.
+
+    Distress said with a recogniser's losses ("my baby is ... up, the thermometer says a hundred an four")
+    can leave no word that pushes distress's own model up, and still no intent that fits better: then the
+    nurse line, not a question. Words must have counted for it: a sentence of unknown words is not distress.
+    """
+    if not guesses or guesses[0].label != label or guesses[0].probability < DISTRESS_LEAD or not guesses[0].words:
+        return []
+    content = [w for w in norm.split() if w not in pack.words.stop]
+    if len(content) < DESCRIBED:
+        return []
+    return [" ".join(guesses[0].words) or label.strip("_")]
 
 
 def _because(guess: Guess) -> str:
@@ -207,6 +230,12 @@ def spoken_digits(normalised: str, words: Words) -> str:
         elif word in words.digits and (word not in after_another or out):
             out.append(words.digits[word])
     return "".join(out)
+
+
+def _only_digits(normalised: str, words: Words) -> bool:
+    """ "four eight", "7": nothing but digits, however few (a number being read out, or its start)."""
+    said = normalised.split()
+    return bool(said) and all((w.isdigit() and w.isascii()) or w in words.digits for w in said)
 
 
 def _facts(text: str, norm: str, words: Words) -> dict[str, str]:

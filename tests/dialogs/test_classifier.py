@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bench.paraphrases import load_paraphrases
-from dialogs.classifier import DISTRESS, NOTHING, PERSON, IntentClassifier, Synonyms
+from dialogs.classifier import DISTRESS, NOTHING, PERSON, IntentClassifier, Synonyms, _as_misheard
 from dialogs.pack import BotPack
 from dialogs.text import normalise
 
@@ -49,3 +49,24 @@ def test_synonyms_replace_whole_words_and_phrases_longest_first() -> None:
     synonyms = Synonyms({"log on": "log in", "reimbursement": "refund", "on": "upon"})
     assert synonyms.apply("i cannot log on to get my reimbursement") == "i cannot log in to get my refund"
     assert synonyms.apply("onion") == "onion"  # never inside a word
+
+
+def test_misheard_copies_lose_or_swap_some_words_keep_their_label_and_are_the_same_every_time() -> None:
+    texts = ["my order arrived broken and leaking", "agent", "where is my order", "two words"]
+    labels = ["damaged_item", "_person", "order_status", "order_status"]
+    copies, copy_labels = _as_misheard(texts, labels, ["uh", "the"])
+    assert (copies, copy_labels) == _as_misheard(texts, labels, ["uh", "the"])  # seeded: a pack trains the same
+    assert copies and len(copies) == len(copy_labels)
+    originals = dict(zip(texts, labels, strict=True))
+    for copy, label in zip(copies, copy_labels, strict=True):
+        source = next(t for t in texts if set(copy.split()) - {"uh", "the"} <= set(t.split()))
+        assert originals[source] == label and copy != source
+        assert len(source.split()) >= 3  # "agent" and "two words" are learnt only as written
+    lost_only, _ = _as_misheard(texts, labels, [])
+    assert all(set(c.split()) <= set(" ".join(texts).split()) for c in lost_only)  # no small words: only losses
+
+
+def test_the_classifier_learns_the_misheard_copies_too(pack: BotPack) -> None:
+    """A damaged item said with its key word lost still leans to the damaged item, not to the order's status."""
+    guesses = pack.classifier().guesses(normalise("the package showed up and everything inside is ruined"))
+    assert guesses[0].label == "damaged_item"

@@ -1,8 +1,7 @@
 """The dialog on callers it was not written for: `paraphrases.yaml`, clean and at 15 % WER (bench/paraphrases.py).
 
-The set was written without looking at the bot pack. These are the goals of issue 10 where they are met, and
-floors at the measured level where they are not yet (the 15 % WER safety recall: goal 95 %), so a change
-that makes understanding worse fails here.
+The set was written without looking at the bot pack. These are the goals of issue 10, so a change that makes
+understanding worse fails here.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import pytest
 from bench.paraphrases import Paraphrase, Report, evaluate, load_paraphrases, risk_triggers
 from dialogs.pack import BotPack
 
-SEEDS = 3  # misrecognitions of each sentence at 15 % WER
+SEEDS = 8  # misrecognitions of each sentence at 15 % WER (fewer make a noisy measure: 3 seeds read 97.6 %)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +48,9 @@ def test_clean_safety_triggers_are_recalled_at_least_98_percent(clean: Report) -
     assert clean.recall("distress_marker") >= 0.98 and clean.recall("explicit_request") >= 0.98
 
 
-def test_at_15_percent_wer_requests_for_a_person_and_distress_are_recalled_at_least_94_percent(noisy: Report) -> None:
-    # the classifier's own models of both, not shared with the topic: measured 94.6 % and 96.1 % (5 seeds)
-    assert noisy.recall("explicit_request") >= 0.94 and noisy.recall("distress_marker") >= 0.94
+def test_at_15_percent_wer_requests_for_a_person_and_distress_are_recalled_at_least_95_percent(noisy: Report) -> None:
+    # the classifier's own models of both, not shared with the topic: measured 97.3 % and 98.3 % (8 seeds)
+    assert noisy.recall("explicit_request") >= 0.95 and noisy.recall("distress_marker") >= 0.95
 
 
 def test_clean_false_handoffs_on_resolvable_requests_are_at_most_5_percent(clean: Report) -> None:
@@ -66,5 +65,5 @@ def test_at_15_percent_wer_false_handoffs_are_at_most_5_percent(noisy: Report) -
     assert noisy.false_handoff_rate <= 0.05
 
 
-def test_at_15_percent_wer_safety_recall_stays_at_its_measured_floor(noisy: Report) -> None:
-    assert noisy.safety_recall >= 0.93  # measured 93.6 % (5 seeds); the goal is 95 %
+def test_at_15_percent_wer_safety_triggers_are_recalled_at_least_95_percent(noisy: Report) -> None:
+    assert noisy.safety_recall >= 0.95  # measured 95.9 % (8 seeds)

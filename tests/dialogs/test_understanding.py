@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dialogs.classifier import DISTRESS
 from dialogs.pack import BotPack, load_pack
 from dialogs.understanding import KEYWORD_SCORE, has_phrase, matched, normalise, read, spoken_digits
 
@@ -276,7 +277,7 @@ def test_a_request_for_a_person_is_heard_beside_the_topic_it_is_about(said: str,
     reading = read(pack, said)
     assert reading.has("person_request")
     person = next(g for g in reading.guesses if g.label == "_person")
-    assert person.alone >= pack.policy.person_request_score
+    assert person.alone >= pack.policy.person_request_weak_score  # "staff" counts: the model is that sure
 
 
 def test_the_classifier_s_own_models_are_independent_of_the_shared_probabilities(pack: BotPack) -> None:
@@ -294,3 +295,55 @@ def test_words_the_classifier_never_saw_are_no_evidence_of_distress_or_a_request
     assert not reading.markers.get("distress_heard") and not reading.markers.get("person_request")
     assert all(guess.alone == 0.0 for guess in reading.guesses if not guess.is_intent)
     assert read(small, "응급 이에요").markers.get("distress")  # its own word still is
+
+
+# --- words a recogniser loses (issue 10: the 15 % WER safety recall) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Can you add my wife as someone who can pick up my prescriptions?",
+        "Please list my son as somebody allowed to collect my order.",
+        "Could you put my husband down as a person who may call about my account?",
+    ],
+)
+def test_a_person_named_as_a_role_on_the_account_is_not_a_request_for_a_person(pack: BotPack, said: str) -> None:
+    """The classifier hears "someone" too: it is asked again without the words the pack excludes."""
+    assert not read(pack, said).has("person_request")
+
+
+@pytest.mark.parametrize("said", ["can no can the line for me", "in please"])
+def test_a_request_for_a_person_with_its_person_word_lost_is_still_one(pack: BotPack, said: str) -> None:
+    """ "can you put someone on the line for me", "a person please": the model learnt them with words lost."""
+    assert read(pack, said).has("person_request")
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "of baby is is up, on thermometer says a hundred an four",  # "burning up", "and" lost
+        "my drank know of the cough syrup, like half a it",  # "daughter", "some", "bottle" lost
+        "I've been thinking about in things",  # "ending" swapped
+    ],
+)
+def test_a_described_sentence_that_reads_best_as_distress_is_distress(pack: BotPack, said: str) -> None:
+    """No word left pushes distress's own model up, yet nothing fits better: err towards the nurse line."""
+    reading = read(pack, said)
+    assert reading.guesses[0].label == DISTRESS
+    assert reading.has("distress_heard")
+
+
+@pytest.mark.parametrize(
+    "said", ["xyzzy plugh frobnicate quux blarg wibble", "I live in Boston with my two cats", "My order is late."]
+)
+def test_a_sentence_no_word_of_which_counts_for_distress_is_not_distress(pack: BotPack, said: str) -> None:
+    assert not read(pack, said).has("distress_heard")
+
+
+def test_a_possessive_keeps_its_word_for_the_classifier(pack: BotPack) -> None:
+    """ "my throat's closing" is the throat: the model learnt "throat", not "throat's"."""
+    classifier = pack.classifier()
+    assert classifier.prepared("my throat's closing up") == "my throat 's closing up"
+    reading = read(pack, "I got stung I started using the pen but my throat's still closing up")
+    assert reading.has("distress_heard")
