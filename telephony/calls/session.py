@@ -36,7 +36,7 @@ from dialogs.events import (
 from dialogs.package import Category
 from dialogs.redaction import redact
 from telephony.calls.admission import TICKET_PARAMETER
-from telephony.calls.hearing import CallerEars, RecognitionWorker
+from telephony.calls.hearing import CallerEars, Listened, RecognitionWorker
 from telephony.calls.lookups import route, run_tool
 from telephony.calls.playout import Playout
 from telephony.calls.ports import SessionConfig, SessionDeps, Transport
@@ -50,6 +50,7 @@ from telephony.twilio.protocol import (
     ProtocolError,
     Started,
     Stopped,
+    StreamEvent,
 )
 from voice.codec import FRAME_MS, SAMPLE_RATE
 from voice.recognition import Heard, RecognizerFailed
@@ -111,7 +112,22 @@ class CallSession:
         """Handle one websocket message; never raises for bad input."""
         if self.refused:
             return
+        await self.handle(self.protocol.receive(text))
+
+    def receive_now(self, text: str) -> StreamEvent | None:
+        """Handle one message at once when that needs no waiting, from the socket's own callback: inbound
+        audio while the bot cannot be cut off (most of a call). Anything else is returned, parsed, for `handle`,
+        which the websocket loop awaits in order. Never raises for bad input."""
+        if self.refused:
+            return None
         event = self.protocol.receive(text)
+        if type(event) is MediaReceived and not self.closing and not self.playout.interruptible:
+            self._hear(event)
+            return None
+        return event
+
+    async def handle(self, event: StreamEvent) -> None:
+        """Act on one parsed stream event."""
         if type(event) is MediaReceived:
             await self._on_media(event)
         elif isinstance(event, MarkEchoed):
@@ -128,22 +144,34 @@ class CallSession:
 
     async def _on_media(self, event: MediaReceived) -> None:
         for t_ms, pcm in self.ears.frames(event.payload, event.timestamp_ms):
-            self.clock_ms = t_ms + FRAME_MS
-            vad = self.ears.listen(pcm, t_ms, self._worker)
+            vad = self._listen(t_ms, pcm)
             if self.playout.interruptible:
                 onset = self.ears.barge_in.feed(self.ears.endpoint.last_voiced, t_ms)
                 if onset is not None:
                     await self._barge_in(onset, "speech")
-            if vad is None:
-                continue
-            if type(vad) is SpeechStarted:
-                self._silence_from = None
-                self._note("speech_started", at_ms=vad.t_ms)
-            elif type(vad) is SpeechEnded:
-                self._note("speech_ended", start_ms=vad.start_ms, last_voiced_ms=vad.last_voiced_ms)
-            else:
-                self._note("noise_ignored")
+            self._note_heard(vad)
         self._tick()
+
+    def _hear(self, event: MediaReceived) -> None:
+        """`_on_media` when the caller cannot cut the bot off: nothing to wait for."""
+        for t_ms, pcm in self.ears.frames(event.payload, event.timestamp_ms):
+            self._note_heard(self._listen(t_ms, pcm))
+        self._tick()
+
+    def _listen(self, t_ms: int, pcm: bytes) -> Listened:
+        self.clock_ms = t_ms + FRAME_MS
+        return self.ears.listen(pcm, t_ms, self._worker)
+
+    def _note_heard(self, vad: Listened) -> None:
+        if vad is None:
+            return
+        if type(vad) is SpeechStarted:
+            self._silence_from = None
+            self._note("speech_started", at_ms=vad.t_ms)
+        elif type(vad) is SpeechEnded:
+            self._note("speech_ended", start_ms=vad.start_ms, last_voiced_ms=vad.last_voiced_ms)
+        else:
+            self._note("noise_ignored")
 
     def _tick(self) -> None:
         """Timers on the media clock: overdue marks, and no input from the caller."""

@@ -16,6 +16,8 @@ frame boundary, so nothing is parsed twice or skipped.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,16 @@ _TEXT, _BINARY = 0x1, 0x2
 _CONTROL = 0x8  # close 0x8, ping 0x9, pong 0xA: at most 125 bytes, never fragmented
 _MASKED = 0x80
 _LENGTH_16 = 126  # the 7-bit length field says: a 16-bit length follows
+log = logging.getLogger(__name__)
+
+# The application may take text messages straight from the socket's callback, while it waits for the next one:
+# scope["extensions"][DIRECT_EXTENSION]["register"](reader). `reader(text)` handles the message at once and
+# returns None, or returns what is left to do; that comes to the application's next receive() as the message's
+# DIRECT_LEFT value (DIRECT_ERROR if the reader raised), in order with every other message.
+DIRECT_EXTENSION = "handoff.direct_receive"
+DIRECT_LEFT = "handoff.left"
+DIRECT_ERROR = "handoff.error"
+DirectReader = Callable[[str], object | None]
 QUEUE_HIGH_WATER = 64  # messages waiting for the application (1.3 s of audio) before the socket is paused
 
 
@@ -104,6 +116,24 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self._short_path = True  # False once websockets has seen frame bytes: it parses the rest of the stream
         self._pending = bytearray()  # the start of a frame not yet whole
+        self._direct: DirectReader | None = None  # the application's reader of messages, if it registered one
+        self._app_waiting = False  # the application is waiting in receive(): a message may go straight to it
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # the upgrade was accepted by websockets: offer the direct path with the scope
+            scope["extensions"][DIRECT_EXTENSION] = {"register": self._register_direct}
+
+    def _register_direct(self, reader: DirectReader) -> None:
+        self._direct = reader
+
+    async def receive(self) -> Any:
+        self._app_waiting = True
+        try:
+            return await super().receive()
+        finally:
+            self._app_waiting = False
 
     def data_received(self, data: bytes) -> None:
         if self._short_path:
@@ -147,12 +177,31 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_sent:  # the application has closed: discard, as uvicorn does, until the peer's close
             return
         if isinstance(message, str):
+            if self._direct is not None and self._app_waiting and self.queue.empty():
+                self._read_direct(self._direct, message)
+                return
             self.queue.put_nowait({"type": "websocket.receive", "text": message})
         else:
             self.queue.put_nowait({"type": "websocket.receive", "bytes": message})
         if not self.read_paused and self.queue.qsize() >= QUEUE_HIGH_WATER:
             self.read_paused = True  # resumed by receive() once the application has read the queue empty
             self.transport.pause_reading()
+
+    def _read_direct(self, reader: DirectReader, message: str) -> None:
+        """The application reads `message` now; what it leaves, or its failure, waits in the queue in order."""
+        try:
+            left = reader(message)
+        except Exception as exc:  # the application's to handle, in its own task, as if receive() had raised
+            log.debug("a direct read failed; the application gets the error with the message", exc_info=True)
+            self._queue_with(message, DIRECT_ERROR, exc)
+            return
+        if left is not None:
+            self._queue_with(message, DIRECT_LEFT, left)
+
+    def _queue_with(self, message: str, key: str, value: object) -> None:
+        """A receive event with one more key than ASGI's (an application that does not know it ignores it)."""
+        event: Any = {"type": "websocket.receive", "text": message, key: value}
+        self.queue.put_nowait(event)
 
 
 def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:

@@ -1,8 +1,9 @@
 """The media-stream websocket: checked, accepted, and handed to a `CallSession` for the rest of the call.
 
 The handler is a short loop: read a message, give it to the session, until the session or the caller closes
-the stream. Whatever happens, the session's `end()` runs, so the caller's words are kept and the call is
-handed on.
+the stream. Under the server's own uvicorn protocol (`frames.py`) most inbound audio never reaches the loop:
+the session hears it from the socket's callback, and the loop gets only what needs waiting for. Whatever
+happens, the session's `end()` runs, so the caller's words are kept and the call is handed on.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from telephony.calls.session import POLICY_VIOLATION, CallSession
+from telephony.server.frames import DIRECT_ERROR, DIRECT_EXTENSION, DIRECT_LEFT
 from telephony.server.services import Services
 from telephony.twilio.signatures import SIGNATURE_HEADER, public_host, websocket_url_forms
 
@@ -69,11 +71,19 @@ async def media(ws: WebSocket) -> None:
     transport = WebSocketTransport(ws)
     http_base = settings.public_url or f"{'https' if secure else 'http'}://{host}"
     session = CallSession(services.session_deps(), services.session_config, transport, base_url=http_base)
+    direct = ws.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+    if direct is not None:  # under our uvicorn protocol: audio is heard from the socket's callback
+        direct["register"](session.receive_now)
     try:
         while not session.closing:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
                 break
+            if DIRECT_ERROR in message:
+                raise message[DIRECT_ERROR]  # as if handling it here had raised: the caller is handed on below
+            if DIRECT_LEFT in message:
+                await session.handle(message[DIRECT_LEFT])
+                continue
             data = message.get("text")
             if data is None:
                 data = message.get("bytes") or b""

@@ -27,7 +27,10 @@ PROMPTS = FirstDialogPrompts()
 class Call:
     """A session under test, with its Twilio-side script and the transport it sends on."""
 
-    def __init__(self, said: list[str], *, prompt_ms: int = 1000, no_input_ms: int = 7000) -> None:
+    def __init__(
+        self, said: list[str], *, prompt_ms: int = 1000, no_input_ms: int = 7000, direct: bool = False
+    ) -> None:
+        self.direct = direct  # driven as the server's socket callback drives it (`receive_now`, then `handle`)
         self.oracle = OracleRecognizerFactory()
         self.oracle.register(CALL_SID, [OracleUtterance(text, 0.9) for text in said])
         self.registry = CallRegistry()
@@ -46,7 +49,10 @@ class Call:
     async def feed(self, *messages: str | list[str]) -> None:
         for message in messages:
             for text in [message] if isinstance(message, str) else message:
-                await self.session.receive(text)
+                if not self.direct:
+                    await self.session.receive(text)
+                elif (left := self.session.receive_now(text)) is not None:
+                    await self.session.handle(left)
 
     async def until(self, condition: Callable[[], bool]) -> None:
         async with asyncio.timeout(5.0):
@@ -82,8 +88,11 @@ async def test_greeting_goes_out_as_200ms_ulaw_messages_followed_by_one_mark() -
     assert call.record.prompts[0].text == PROMPTS.greeting
 
 
-async def test_caller_asking_for_a_person_hears_the_transfer_prompt_then_the_stream_closes_with_a_handoff() -> None:
-    call = Call(["I want to speak to an agent"])
+@pytest.mark.parametrize("direct", [False, True], ids=["receive", "receive_now"])
+async def test_caller_asking_for_a_person_hears_the_transfer_prompt_then_the_stream_closes_with_a_handoff(
+    direct: bool,
+) -> None:
+    call = Call(["I want to speak to an agent"], direct=direct)
     await call.begin()
     await call.echo_marks()
     await call.speak()
@@ -99,8 +108,9 @@ async def test_caller_asking_for_a_person_hears_the_transfer_prompt_then_the_str
     assert call.record.prompts[1].text == PROMPTS.transfer
 
 
-async def test_caller_talking_over_the_bot_gets_clear_and_the_cut_is_recorded() -> None:
-    call = Call(["hello there"], prompt_ms=3000)
+@pytest.mark.parametrize("direct", [False, True], ids=["receive", "receive_now"])
+async def test_caller_talking_over_the_bot_gets_clear_and_the_cut_is_recorded(direct: bool) -> None:
+    call = Call(["hello there"], prompt_ms=3000, direct=direct)
     await call.begin()
     await call.feed(call.twilio.silence(600))  # the caller hears 600 ms of the greeting, then talks
     await call.feed(call.twilio.frames(voiced_ulaw(400)))
@@ -122,6 +132,20 @@ async def test_the_transfer_announcement_cannot_be_talked_over() -> None:
     await call.until(lambda: len(call.transport.marks()) == 2)
     await call.speak(800, 100)
     assert not call.transport.events("clear")
+
+
+async def test_audio_is_heard_at_once_unless_the_caller_could_cut_the_bot_off() -> None:
+    """From the socket's callback, a frame is handled there and then, except while a prompt that may be talked
+    over is playing: barge-in sends `clear` and must be awaited, so that frame comes back to be handled."""
+    call = Call(["hello there"], prompt_ms=3000, direct=True)
+    await call.begin()  # the greeting (interruptible) is playing
+    assert call.session.receive_now(call.twilio.silence(20)[0]) is not None
+    await call.echo_marks()  # it has played: nothing can be cut off now
+    assert call.session.receive_now(call.twilio.silence(20)[0]) is None
+    assert call.session.receive_now(call.twilio.mark("not-a-prompt")) is not None  # not audio: handled in order
+    await call.speak()
+    await call.until(lambda: len(call.record.turns) >= 2)
+    assert call.record.turns[1].text == "hello there"
 
 
 @pytest.mark.parametrize(

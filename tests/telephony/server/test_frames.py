@@ -17,7 +17,7 @@ from websockets.protocol import SERVER, Protocol
 from websockets.utils import apply_mask
 
 from telephony.replay.in_process import serve_in_process
-from telephony.server.frames import split_frames
+from telephony.server.frames import DIRECT_ERROR, DIRECT_EXTENSION, DIRECT_LEFT, split_frames
 
 
 def masked_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bool = True) -> bytes:
@@ -210,3 +210,67 @@ async def test_frames_split_across_segments_and_packed_into_one_arrive_whole(ech
     writer.write(masked_frame(Opcode.CLOSE, struct.pack("!H", 1000)))
     assert await close_code_of(reader) == 1000
     writer.close()
+
+
+# --- the direct path: messages read from the socket's callback --------------------------------------------
+
+
+def direct_app(seen: list[str], direct: list[str]) -> FastAPI:
+    """Reads "now:" messages from the socket's callback while it waits; the rest come to its loop as what the
+    reader left (or its error), and any message that came while the loop was busy comes as it was sent, and is
+    read there the same way: the media route's shape."""
+    app = FastAPI()
+
+    def reader(text: str) -> object | None:
+        if text == "fail":
+            raise ValueError("the reader failed")
+        if text.startswith("now:"):
+            seen.append(text)
+            return None
+        return f"left:{text}"
+
+    @app.websocket("/ws")
+    async def endpoint(ws: WebSocket) -> None:
+        await ws.accept()
+
+        def from_the_socket(text: str) -> object | None:
+            direct.append(text)
+            return reader(text)
+
+        ws.scope["extensions"][DIRECT_EXTENSION]["register"](from_the_socket)
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            try:
+                if DIRECT_ERROR in message:
+                    raise message[DIRECT_ERROR]
+                left = message[DIRECT_LEFT] if DIRECT_LEFT in message else reader(message["text"])
+            except ValueError as exc:
+                await ws.send_text(f"error:{exc}")
+                continue
+            if left is None:
+                continue
+            seen.append(str(left))
+            if left == "left:slow":
+                await asyncio.sleep(0.05)  # meanwhile "now:" messages must wait their turn in the queue
+            await ws.send_text("ok")
+
+    return app
+
+
+async def test_direct_reads_keep_the_order_of_messages_whichever_path_each_takes() -> None:
+    seen: list[str] = []
+    direct: list[str] = []
+    async with serve_in_process(direct_app(seen, direct)) as base:
+        client = await websockets.connect(base.replace("http://", "ws://") + "/ws", compression=None)
+        sent = ["now:1", "now:2", "later", "now:3", "slow", "now:4", "now:5", "later2", "now:6"]
+        for text in sent:
+            await client.send(text)
+        assert [await client.recv() for _ in range(3)] == ["ok"] * 3  # later, slow, later2
+        await client.send("fail")
+        assert await client.recv() == "error:the reader failed"
+        await client.close()
+    expected = [t if t.startswith("now:") else f"left:{t}" for t in sent]
+    assert seen == expected
+    assert "now:1" in direct  # the first came while the loop waited: read from the socket's callback
