@@ -1,0 +1,134 @@
+"""What one inbound websocket message costs the server before any call work: the floor under `bench/load.py`.
+
+A bare app on loopback, in its own process, takes 100 connections that each send a Twilio-sized media message
+every 20 ms of wall time (as `bench/load.py`'s callers do), and does nothing with them. The server's CPU over the
+steady part, divided by the messages, is the cost of the websocket layer alone. Three layers:
+
+* `uvicorn`: uvicorn's websockets-sansio protocol, read through Starlette's `receive()`;
+* `short`: the server's own protocol (`telephony/server/frames.py`), still read through `receive()`;
+* `direct`: the same protocol, the app reading each message from the socket's callback.
+
+Run it from the repository root::
+
+    python bench/ws_floor.py
+    taskset -c 1 python bench/ws_floor.py --server-cpus 0 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, WebSocket
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+LAYERS = ("uvicorn", "short", "direct")
+MESSAGE = (
+    '{"event":"media","sequenceNumber":"12","streamSid":"MZ0123","media":{"track":"inbound","chunk":"11",'
+    '"timestamp":"220","payload":"' + "A" * 216 + '"}}'
+)
+
+
+def serve(layer: str, port: int) -> None:
+    """The server process: a bare app under `layer`; "cpu" answers with its CPU seconds and messages so far."""
+    import uvicorn
+
+    from telephony.server.frames import DIRECT_EXTENSION, uvicorn_config
+
+    app = FastAPI()
+    count = [0]
+
+    def take(text: str) -> str | None:
+        if text == "cpu":
+            return text  # for the loop below, which answers it
+        count[0] += 1
+        return None
+
+    @app.websocket("/ws")
+    async def endpoint(ws: WebSocket) -> None:
+        await ws.accept()
+        if layer == "direct":
+            ws.scope["extensions"][DIRECT_EXTENSION]["register"](take)
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") == "cpu":
+                await ws.send_text(f"{time.process_time()} {count[0]}")
+            else:
+                count[0] += 1
+
+    options = {"host": "127.0.0.1", "port": port, "log_level": "warning"}
+    if layer == "uvicorn":
+        config = uvicorn.Config(app, ws="websockets-sansio", ws_per_message_deflate=False, **options)
+    else:
+        config = uvicorn_config(app, **options)
+    uvicorn.Server(config).run()
+
+
+async def measure(port: int, calls: int, seconds: float) -> float:
+    """µs of server CPU per message, over `seconds` of steady sending by `calls` connections."""
+    import websockets
+
+    url = f"ws://127.0.0.1:{port}/ws"
+    control = await websockets.connect(url, compression=None)
+    stop = asyncio.Event()
+
+    async def caller(index: int) -> None:
+        async with websockets.connect(url, compression=None, ping_interval=None) as ws:
+            await asyncio.sleep(index * 0.02 / calls)  # spread over the 20 ms, as calls arrive
+            due = time.perf_counter()
+            while not stop.is_set():
+                await ws.send(MESSAGE)
+                due += 0.02
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+
+    tasks = [asyncio.create_task(caller(i)) for i in range(calls)]
+    await asyncio.sleep(2.0)  # all connected and sending
+    await control.send("cpu")
+    cpu_before, count_before = map(float, (await control.recv()).split())
+    await asyncio.sleep(seconds)
+    await control.send("cpu")
+    cpu_after, count_after = map(float, (await control.recv()).split())
+    stop.set()
+    await asyncio.gather(*tasks)
+    await control.close()
+    return (cpu_after - cpu_before) / max(1.0, count_after - count_before) * 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--server-cpus", default=None, help="taskset CPU list for the server")
+    parser.add_argument("--serve", choices=LAYERS, help=argparse.SUPPRESS)  # the server process itself
+    parser.add_argument("--port", type=int, default=8790)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port)
+        return 0
+    for layer in LAYERS:
+        command = [sys.executable, __file__, "--serve", layer, "--port", str(args.port)]
+        if args.server_cpus:
+            command = ["taskset", "-c", args.server_cpus, *command]
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        server = subprocess.Popen(command, env=env)
+        try:
+            time.sleep(2.0)  # up
+            per_message = asyncio.run(measure(args.port, args.calls, args.seconds))
+            print(f"{layer:8} {per_message:6.1f} µs of server CPU a message ({args.calls} connections, 50 a second)")
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
