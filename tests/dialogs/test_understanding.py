@@ -171,6 +171,7 @@ def test_a_request_for_a_person_is_found_in_many_phrasings(pack: BotPack, text: 
     "text",
     [
         "I live in Boston.",
+        "I live in Boston with my two cats.",  # "live" as in "a live person", in a sentence long enough to count
         "Is this charge real?",
         "My personal details have changed.",
         "Where is my order?",
