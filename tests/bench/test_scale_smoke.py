@@ -13,6 +13,7 @@ from bench.scale import main
 from tests.cluster.harness import require_nginx
 
 
+@pytest.mark.timeout(300)  # two sizes, each a cluster started cold with its prompts synthesised: about 118 s here
 def test_one_and_two_processes_carry_two_calls_behind_nginx(postgres_url: str, tmp_path: Path) -> None:
     require_nginx()
     out = tmp_path / "scale.json"
