@@ -159,8 +159,7 @@ def _intent_scores(pack: BotPack, norm: str, guesses: tuple[Guess, ...]) -> list
 def _model_threshold(pack: BotPack, norm: str, threshold: float, short: float = SHORT_SENTENCE_SCORE) -> float:
     """How likely the classifier alone must find distress or a request for a person: from two or three words
     ("purple monkey dishwasher", "I live in Boston") its guess means little, so short sentences need it surer."""
-    content = [w for w in norm.split() if w not in pack.words.stop]
-    return threshold if len(content) >= DESCRIBED else max(threshold, short)
+    return threshold if _described(pack, norm) else max(threshold, short)
 
 
 def _attempted(norm: str, verbs: list[str], subjects: list[str]) -> list[str]:
@@ -201,10 +200,14 @@ def _leads(pack: BotPack, guesses: tuple[Guess, ...], label: str, norm: str) -> 
     """
     if not guesses or guesses[0].label != label or guesses[0].probability < DISTRESS_LEAD or not guesses[0].words:
         return []
-    content = [w for w in norm.split() if w not in pack.words.stop]
-    if len(content) < DESCRIBED:
+    if not _described(pack, norm):
         return []
     return [" ".join(guesses[0].words) or label.strip("_")]
+
+
+def _described(pack: BotPack, norm: str) -> bool:
+    """Enough content words (not the pack's stop words) to be a description, not a word or two."""
+    return sum(word not in pack.words.stop for word in norm.split()) >= DESCRIBED
 
 
 def _because(guess: Guess) -> str:

@@ -163,14 +163,13 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
                 if self.conn.state is State.OPEN and self.conn.parser_exc is None:
                     continue
                 split.foreign, split.consumed = True, 0  # closing: websockets reads the rest
-            rest = bytes(buffer[split.consumed :])
             if split.foreign:
                 self._short_path = False
                 self._pending = bytearray()
-                if rest:
-                    super().data_received(rest)
-            else:
-                self._pending = bytearray(rest)
+                if split.consumed < len(buffer):
+                    super().data_received(bytes(buffer[split.consumed :]))
+            elif split.consumed < len(buffer) or self._pending:  # the usual frame leaves nothing to keep
+                self._pending = bytearray(buffer[split.consumed :])
             return
 
     def _deliver(self, message: str | bytes) -> None:
