@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -66,6 +67,11 @@ def serve(
         raise _fail(f"the speech engines could not start: {exc}") from None
     config = uvicorn_config(create_app(services), host=settings.host, port=settings.port,
                             log_level=settings.log_level)  # fmt: skip
+    # What start-up built (the bot pack's models, the engines) lives as long as the server: frozen out of the
+    # garbage collector's view, a full collection no longer walks it (it took 165 ms under 100 calls, a pause
+    # every caller heard as a late reply).
+    gc.collect()
+    gc.freeze()
     DrainingServer(config, services).run()  # SIGTERM: live calls finish or are handed on before it stops
 
 

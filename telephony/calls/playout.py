@@ -27,6 +27,7 @@ class Playout:
         self.mark_grace_ms = mark_grace_ms
         self._pending: dict[str, PromptRecord] = {}
         self._end_ms = 0  # estimated call time when everything sent so far has played
+        self._uncuttable = 0  # pending prompts the caller may not cut off (asked per inbound frame: kept counted)
         self._count = 0
 
     @property
@@ -42,7 +43,7 @@ class Playout:
     @property
     def interruptible(self) -> bool:
         """True when the caller may cut the bot off now (every pending prompt allows it)."""
-        return bool(self._pending) and all(p.interruptible for p in self._pending.values())
+        return not self._uncuttable and bool(self._pending)
 
     def start(
         self, prompt_id: str, text: str, duration_ms: int, now_ms: int, *, cached: bool, interruptible: bool
@@ -62,12 +63,14 @@ class Playout:
         )
         self._end_ms = start + duration_ms
         self._pending[mark] = prompt
+        self._uncuttable += not interruptible
         return prompt
 
     def echoed(self, mark: str) -> PromptRecord | None:
         """Twilio echoed `mark`: its prompt played to the end. None for a mark we no longer track."""
         prompt = self._pending.pop(mark, None)
         if prompt is not None:
+            self._uncuttable -= not prompt.interruptible
             prompt.played = True
             prompt.heard_ms = prompt.duration_ms
         return prompt
@@ -83,6 +86,7 @@ class Playout:
             if current is None and heard < prompt.duration_ms:
                 current = prompt
         self._pending.clear()
+        self._uncuttable = 0
         self._end_ms = now_ms
         return Interruption(current=current, cut=cut)
 

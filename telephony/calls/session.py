@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Literal
 
 from dialogs.actions import Action, CallTool, EndCall, Explain, HandOff, Listen, Route, Say
@@ -40,7 +41,7 @@ from telephony.calls.hearing import CallerEars, Listened, RecognitionWorker
 from telephony.calls.lookups import route, run_tool
 from telephony.calls.playout import Playout
 from telephony.calls.ports import SessionConfig, SessionDeps, Transport
-from telephony.calls.records import CallDecision, CallRecord, TurnLatency, TurnRecord
+from telephony.calls.records import CallDecision, CallRecord, PromptRecord, TurnLatency, TurnRecord
 from telephony.calls.speaker import PromptSpeaker
 from telephony.twilio.protocol import (
     DtmfReceived,
@@ -62,6 +63,13 @@ log = logging.getLogger(__name__)
 StreamEnd = Literal["server_closed", "caller_stop", "dropped", "transferred"]
 _SETTLE_POLL_S = 0.0005
 POLICY_VIOLATION = 1008  # websocket close code for a stream we refuse
+
+
+@dataclass(frozen=True)
+class BargedIn:
+    """A barge-in already cut off (nothing more of the prompt is sent), whose `clear` is still to go to Twilio."""
+
+    current: PromptRecord | None  # the prompt that was playing, with how much of it was heard
 
 
 def _loggable(value: object) -> str | int | float | bool | None:
@@ -114,22 +122,24 @@ class CallSession:
             return
         await self.handle(self.protocol.receive(text))
 
-    def receive_now(self, text: str) -> StreamEvent | None:
+    def receive_now(self, text: str) -> StreamEvent | BargedIn | None:
         """Handle one message at once when that needs no waiting, from the socket's own callback: inbound
-        audio while the bot cannot be cut off (most of a call). Anything else is returned, parsed, for `handle`,
-        which the websocket loop awaits in order. Never raises for bad input."""
+        audio, nearly all of a call. What needs waiting is returned for `handle`, which the websocket loop
+        awaits in order: any other event, parsed, or a barge-in whose `clear` is still to send. Never raises
+        for bad input."""
         if self.refused:
             return None
         event = self.protocol.receive(text)
-        if type(event) is MediaReceived and not self.closing and not self.playout.interruptible:
-            self._hear(event)
-            return None
+        if type(event) is MediaReceived and not self.closing:
+            return self._hear(event)
         return event
 
-    async def handle(self, event: StreamEvent) -> None:
-        """Act on one parsed stream event."""
+    async def handle(self, event: StreamEvent | BargedIn) -> None:
+        """Act on one parsed stream event (or finish a barge-in heard from the socket's callback)."""
         if type(event) is MediaReceived:
             await self._on_media(event)
+        elif isinstance(event, BargedIn):
+            await self._clear(event)
         elif isinstance(event, MarkEchoed):
             self._on_mark(event)
         elif isinstance(event, DtmfReceived):
@@ -143,20 +153,22 @@ class CallSession:
             await self._on_protocol_error(event)
 
     async def _on_media(self, event: MediaReceived) -> None:
+        barged = self._hear(event)
+        if barged is not None:
+            await self._clear(barged)
+
+    def _hear(self, event: MediaReceived) -> BargedIn | None:
+        """Decode and listen to a media payload; a barge-in it holds is cut off here and returned, for `_clear`."""
+        barged = None
         for t_ms, pcm in self.ears.frames(event.payload, event.timestamp_ms):
             vad = self._listen(t_ms, pcm)
             if self.playout.interruptible:
                 onset = self.ears.barge_in.feed(self.ears.endpoint.last_voiced, t_ms)
                 if onset is not None:
-                    await self._barge_in(onset, "speech")
+                    barged = self._cut_off(onset, "speech")
             self._note_heard(vad)
         self._tick()
-
-    def _hear(self, event: MediaReceived) -> None:
-        """`_on_media` when the caller cannot cut the bot off: nothing to wait for."""
-        for t_ms, pcm in self.ears.frames(event.payload, event.timestamp_ms):
-            self._note_heard(self._listen(t_ms, pcm))
-        self._tick()
+        return barged
 
     def _listen(self, t_ms: int, pcm: bytes) -> Listened:
         self.clock_ms = t_ms + FRAME_MS
@@ -256,14 +268,14 @@ class CallSession:
     async def _on_dtmf(self, event: DtmfReceived) -> None:
         self._note("dtmf", digit=event.digit)
         if self.playout.interruptible:
-            await self._barge_in(self.clock_ms, "dtmf")
+            await self._clear(self._cut_off(self.clock_ms, "dtmf"))
         self._silence_from = self.clock_ms if not self.playout.speaking else None
         self._dialog_event(DtmfPressed(digit=event.digit, t_ms=self.clock_ms))
 
-    async def _barge_in(self, onset_ms: int, by: str) -> None:
-        """The caller talked (or keyed) over the bot: clear Twilio's buffer and record what was heard."""
+    def _cut_off(self, onset_ms: int, by: str) -> BargedIn:
+        """The caller talked (or keyed) over the bot: stop sending and record what was heard, at once.
+        Twilio's buffer is cleared, and the dialog told, by `_clear`, before anything else is sent."""
         self.speaker.cut()
-        await self.transport.send(self.protocol.clear())
         cut = self.playout.interrupt(onset_ms, self.clock_ms)
         current = cut.current
         self._note(
@@ -273,6 +285,15 @@ class CallSession:
             prompt_id=current.prompt_id if current else None,
             heard_ms=current.heard_ms if current else None,
         )
+        return BargedIn(current)
+
+    async def _clear(self, barged: BargedIn) -> None:
+        """The rest of a barge-in: Twilio drops the audio it holds, then the dialog hears what was cut off."""
+        try:
+            await self.transport.send(self.protocol.clear())
+        finally:
+            self.speaker.cleared()
+        current = barged.current
         if current is not None:
             self._dialog_event(
                 PromptInterrupted(prompt_id=current.prompt_id, heard_ms=current.heard_ms or 0, t_ms=self.clock_ms)

@@ -36,11 +36,18 @@ class PromptSpeaker:
         self.generation = 0  # bumped by each barge-in; prompts queued before it are dropped
         self.idle = asyncio.Event()  # set while nothing sent is waiting to be played
         self.idle.set()
+        self._cleared = asyncio.Event()  # unset from a barge-in until Twilio is told to drop what it holds
+        self._cleared.set()
 
     def cut(self) -> None:
-        """A barge-in: whatever is queued or being sent now is dropped."""
+        """A barge-in: whatever is queued or being sent now is dropped, and nothing is sent until `cleared`."""
         self.generation += 1
         self.idle.set()
+        self._cleared.clear()
+
+    def cleared(self) -> None:
+        """`clear` has gone to Twilio after a barge-in: audio sent from now on is played, not dropped with it."""
+        self._cleared.set()
 
     def moot(self, say: Say, generation: int) -> bool:
         """The caller talked over the bot since this prompt was asked for, and it may be dropped."""
@@ -64,6 +71,8 @@ class PromptSpeaker:
         self.idle.clear()
         first = True
         for frame in self._protocol.media_frames(audio, SEND_BYTES, pad_to=ULAW_FRAME_BYTES):
+            if not self._cleared.is_set():  # a barge-in's `clear` is on its way: it would drop this too
+                await self._cleared.wait()
             if self.moot(say, generation):
                 return False  # the rest was never queued at Twilio
             await self._transport.send(frame)

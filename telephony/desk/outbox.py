@@ -103,11 +103,14 @@ class Outbox:
         return True
 
     async def save_record(self, record: CallRecord, store_call: Callable[[CallRecord], object]) -> bool:
-        """Queue a call record's write: a snapshot (the live record keeps changing), spooled to disk first."""
-        snapshot = record.model_copy(deep=True)
+        """Queue a call record's write: a snapshot (the live record keeps changing), spooled to disk first.
+
+        The snapshot is the spooled JSON read back, which costs a fraction of a deep copy of the record."""
+        text = record.model_dump_json()
+        snapshot = CallRecord.model_validate_json(text)
         sid = snapshot.call_sid
         version = self._versions[sid] = self._versions.get(sid, 0) + 1
-        self._spool(snapshot)
+        self._spool(sid, text)
 
         def write() -> None:
             store_call(snapshot)
@@ -187,17 +190,17 @@ class Outbox:
             return None
         return self.spool_dir / f"{call_sid}.json"
 
-    def _spool(self, record: CallRecord) -> None:
-        path = self._spool_path(record.call_sid)
+    def _spool(self, call_sid: str, text: str) -> None:
+        path = self._spool_path(call_sid)
         if path is None:
             return
         try:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(record.model_dump_json())
+                out.write(text)
             os.replace(tmp, path)
         except OSError as exc:  # a full or read-only disk: the record is still queued in memory
-            log.error("could not spool call %s: %s", record.call_sid, exc)
+            log.error("could not spool call %s: %s", call_sid, exc)
 
     def _unspool(self, call_sid: str) -> None:
         path = self._spool_path(call_sid)

@@ -30,7 +30,7 @@ from telephony.store.console_records import ConsoleRecords
 from telephony.store.errors import StoreError
 from telephony.store.models import HANDOFF_STATUSES, Call, Callback, Delivery, Event, Handoff, Prompt, Turn, Voicemail
 from telephony.store.review_records import ReviewRecords
-from telephony.store.transactions import Row, as_rows, chunks, require
+from telephony.store.transactions import Row, as_rows, require
 
 
 class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
@@ -59,9 +59,9 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
                 call.updated_at, call.writer = now, self.writer
                 self._upsert(s, Turn, ("call_sid", "seq"), changes.turns)
                 self._upsert(s, Prompt, ("call_sid", "seq"), changes.prompts)
-                for chunk in chunks(timeline_rows(record, now, changes.timeline_from)):
-                    insert = self._insert(Event).values(chunk)
-                    s.execute(insert.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+                events = timeline_rows(record, now, changes.timeline_from)
+                if events:  # one statement, compiled once and cached, run for every row (executemany)
+                    s.execute(self._insert(Event).on_conflict_do_nothing(index_elements=["idempotency_key"]), events)
                 decision = record.decision
                 if decision is not None and decision.package is not None:
                     self._put_handoff(s, sid, decision.package, handoff_routing(decision), "pending")

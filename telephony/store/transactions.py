@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.base import Executable
 
 from telephony.store.call_records import StoredRows
 from telephony.store.database import READ_ONLY, insert_for, make_engine, redacted, upgrade
@@ -24,7 +25,6 @@ from telephony.store.jobs import ensure_job_schema
 from telephony.store.models import Base, Call, utcnow
 
 Row = dict[str, object]
-_CHUNK = 200  # rows per multi-row INSERT: well under SQLite's bound-parameter limit
 
 
 class Transactions:
@@ -45,6 +45,7 @@ class Transactions:
         self.queue_jobs = queue_jobs and self.engine.dialect.name == "postgresql"
         self.url = url
         self._stored_rows = StoredRows()  # what this process last stored of each call: saves write only changes
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Executable] = {}  # built once each
 
     def migrate(self) -> None:
         """Bring the schema up to the newest migration (and the job queue's, when jobs are queued); harmless when
@@ -100,20 +101,23 @@ class Transactions:
         return rowcount(result) == 1
 
     def _upsert(self, s: Session, model: type[Base], keys: tuple[str, ...], rows: list[Row]) -> None:
-        """Insert rows, or overwrite the row with the same `keys`."""
-        for chunk in chunks(rows):
-            statement = self._insert(model).values(chunk)
-            changes = {name: statement.excluded[name] for name in chunk[0] if name not in keys}
-            s.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changes))
+        """Insert rows, or overwrite the row with the same `keys`: one statement, compiled once and cached by
+        SQLAlchemy, run for every row (executemany). A multi-row VALUES would be compiled afresh for each save,
+        which cost more CPU than the write itself."""
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        shape = (model.__tablename__, keys, columns)
+        upsert = self._upserts.get(shape)
+        if upsert is None:
+            statement = self._insert(model)
+            changes = {name: statement.excluded[name] for name in columns if name not in keys}
+            upsert = self._upserts[shape] = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+        s.execute(upsert, rows)
 
 
 def as_rows(rows: Iterable[Base]) -> list[Row]:
     return [row.as_dict() for row in rows]
-
-
-def chunks(rows: list[Row]) -> Iterator[list[Row]]:
-    for start in range(0, len(rows), _CHUNK):
-        yield rows[start : start + _CHUNK]
 
 
 def rowcount(result: object) -> int:

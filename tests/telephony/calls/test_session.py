@@ -14,7 +14,7 @@ import pytest
 
 from telephony.calls.ports import SessionConfig, SessionDeps
 from telephony.calls.registry import CallRegistry
-from telephony.calls.session import CallSession
+from telephony.calls.session import BargedIn, CallSession
 from tests.telephony.conftest import CALL_SID, FixedSynthesizer, RecordingTransport, StreamScript, voiced_ulaw
 from tests.telephony.first_dialog import FirstDialogFactory, FirstDialogPrompts
 from voice.oracle import OracleRecognizerFactory, OracleUtterance
@@ -134,18 +134,40 @@ async def test_the_transfer_announcement_cannot_be_talked_over() -> None:
     assert not call.transport.events("clear")
 
 
-async def test_audio_is_heard_at_once_unless_the_caller_could_cut_the_bot_off() -> None:
-    """From the socket's callback, a frame is handled there and then, except while a prompt that may be talked
-    over is playing: barge-in sends `clear` and must be awaited, so that frame comes back to be handled."""
+async def test_audio_is_heard_at_once_even_while_the_caller_could_cut_the_bot_off() -> None:
+    """From the socket's callback, every frame is heard there and then, a prompt that may be talked over
+    playing or not; anything else comes back to be handled in order."""
     call = Call(["hello there"], prompt_ms=3000, direct=True)
     await call.begin()  # the greeting (interruptible) is playing
-    assert call.session.receive_now(call.twilio.silence(20)[0]) is not None
+    assert call.session.playout.interruptible
+    assert call.session.receive_now(call.twilio.silence(20)[0]) is None
     await call.echo_marks()  # it has played: nothing can be cut off now
     assert call.session.receive_now(call.twilio.silence(20)[0]) is None
     assert call.session.receive_now(call.twilio.mark("not-a-prompt")) is not None  # not audio: handled in order
     await call.speak()
     await call.until(lambda: len(call.record.turns) >= 2)
     assert call.record.turns[1].text == "hello there"
+
+
+async def test_a_barge_in_heard_from_the_socket_callback_is_cut_off_at_once_and_cleared_by_handle() -> None:
+    """The frame that completes a barge-in stops the prompt there and then (the cut is recorded), and comes
+    back as a `BargedIn` whose `clear` goes to Twilio when the websocket loop hands it to `handle`."""
+    call = Call(["hello there"], prompt_ms=3000, direct=True)
+    await call.begin()
+    for text in call.twilio.silence(400):
+        assert call.session.receive_now(text) is None
+    left = None
+    for text in call.twilio.frames(voiced_ulaw(600)):
+        left = call.session.receive_now(text)
+        if left is not None:
+            break
+    assert isinstance(left, BargedIn)
+    assert left.current is not None and left.current.prompt_id == "p1"
+    assert call.record.prompts[0].cut_off and not call.session.playout.speaking
+    assert not call.transport.events("clear")  # not yet: sending needs the websocket loop
+    await call.session.handle(left)
+    assert len(call.transport.events("clear")) == 1
+    assert [e.kind for e in call.record.timeline].count("barge_in") == 1
 
 
 @pytest.mark.parametrize(
