@@ -2,9 +2,10 @@
 and what comes back (partials, and one `Heard` per utterance).
 
 Where the recogniser runs is the service's business: `LocalRecognition` runs it in this process, in an
-executor (oracle ASR, tests, benchmarks); `voice.asr_pool.PooledRecognition` runs vosk in worker processes,
-so that an engine fault ends only the recognition of the calls it served (`RecognizerFailed`), never the
-server. Either way nothing here blocks the event loop: even creating a recogniser happens elsewhere.
+executor (tests, benchmarks), or on the loop for oracle ASR, which only looks words up in a script;
+`voice.asr_pool.PooledRecognition` runs vosk in worker processes, so that an engine fault ends only the
+recognition of the calls it served (`RecognizerFailed`), never the server. Nothing that decodes speech
+blocks the event loop: even creating a vosk recogniser happens elsewhere.
 """
 
 from __future__ import annotations
@@ -151,30 +152,41 @@ class RecognitionService(Protocol):
 
 
 class LocalCall:
-    """A call's recogniser in this process, run in an executor thread."""
+    """A call's recogniser in this process, run in an executor thread (or on the loop, when `inline`)."""
 
-    def __init__(self, runner: UtteranceRunner, executor: Executor | None) -> None:
+    def __init__(self, runner: UtteranceRunner, executor: Executor | None, inline: bool = False) -> None:
         self._runner = runner
         self._executor = executor
+        self._inline = inline
 
     async def run(self, ops: Sequence[RecognitionOp]) -> list[Recognised]:
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._runner.apply, list(ops))
+            if self._inline:
+                return self._runner.apply(list(ops))
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._runner.apply, list(ops))
         except Exception as exc:  # an engine error in this process: the call cannot be heard any more
             raise RecognizerFailed(f"the recogniser raised {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
+        if self._inline:
+            self._runner.recognizer.close()
+            return
         await asyncio.get_running_loop().run_in_executor(self._executor, self._runner.recognizer.close)
 
 
 class LocalRecognition:
-    """Recognition in this process: each call's recogniser made and run in `executor`."""
+    """Recognition in this process: each call's recogniser made and run in `executor`.
 
-    def __init__(self, factory: RecognizerFactory, executor: Executor | None = None) -> None:
+    `inline` runs them on the event loop instead, for recognisers that do no real work (oracle ASR looks its
+    words up in a script): for them a thread hop, with its wake-ups and GIL hand-overs, costs far more CPU
+    than the recognition, a hop for every 100 ms of the caller's speech.
+    """
+
+    def __init__(self, factory: RecognizerFactory, executor: Executor | None = None, inline: bool = False) -> None:
         self.factory = factory
         self.name = factory.name
         self._executor = executor
+        self._inline = inline
 
     async def start(self) -> None:
         return None
@@ -182,10 +194,13 @@ class LocalRecognition:
     async def open(self, call_sid: str) -> CallRecognition:
         loop = asyncio.get_running_loop()
         try:
-            recognizer = await loop.run_in_executor(self._executor, self.factory.new_recognizer, call_sid)
+            if self._inline:
+                recognizer = self.factory.new_recognizer(call_sid)
+            else:
+                recognizer = await loop.run_in_executor(self._executor, self.factory.new_recognizer, call_sid)
         except Exception as exc:
             raise RecognizerFailed(f"no recogniser for call {call_sid}: {type(exc).__name__}: {exc}") from exc
-        return LocalCall(UtteranceRunner(recognizer), self._executor)
+        return LocalCall(UtteranceRunner(recognizer), self._executor, self._inline)
 
     async def aclose(self) -> None:
         return None

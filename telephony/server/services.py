@@ -236,7 +236,7 @@ def _recognition(
             prewarm=settings.asr_prewarm,
             warmup_audio=settings.asr_warmup_audio,
         )
-    return LocalRecognition(OracleRecognizerFactory(), executor)
+    return LocalRecognition(OracleRecognizerFactory(), executor, inline=True)  # a script lookup: no thread hop
 
 
 def _clock(fixed: datetime | None) -> Callable[[], datetime]:
