@@ -37,7 +37,7 @@ from dialogs.events import (
 from dialogs.package import Category
 from dialogs.redaction import redact
 from telephony.calls.admission import TICKET_PARAMETER
-from telephony.calls.hearing import CallerEars, Listened, RecognitionWorker
+from telephony.calls.hearing import CallerEars, Listened, NoiseDropped, RecognitionWorker
 from telephony.calls.lookups import route, run_tool
 from telephony.calls.playout import Playout
 from telephony.calls.ports import SessionConfig, SessionDeps, Transport
@@ -166,7 +166,8 @@ class CallSession:
                 onset = self.ears.barge_in.feed(self.ears.endpoint.last_voiced, t_ms)
                 if onset is not None:
                     barged = self._cut_off(onset, "speech")
-            self._note_heard(vad)
+            if vad is not None:  # nearly every frame changes nothing: not even a call to note it
+                self._note_heard(vad)
         self._tick()
         return barged
 
@@ -174,9 +175,7 @@ class CallSession:
         self.clock_ms = t_ms + FRAME_MS
         return self.ears.listen(pcm, t_ms, self._worker)
 
-    def _note_heard(self, vad: Listened) -> None:
-        if vad is None:
-            return
+    def _note_heard(self, vad: SpeechStarted | SpeechEnded | NoiseDropped) -> None:
         if type(vad) is SpeechStarted:
             self._silence_from = None
             self._note("speech_started", at_ms=vad.t_ms)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from voice import codec
 from voice.codec import (
     FRAME_MS,
     FRAME_SAMPLES,
@@ -151,6 +153,13 @@ def test_odd_length_pcm_is_rejected() -> None:
 @given(st.binary(min_size=ULAW_FRAME_BYTES, max_size=ULAW_FRAME_BYTES))
 def test_frame_decoder_matches_the_buffer_decoder(frame: bytes) -> None:
     assert UlawDecoder().decode(frame) == ulaw_to_pcm16(frame)
+
+
+def test_frame_decoder_uses_the_c_codec_where_there_is_one_and_it_agrees_with_the_table_on_every_code() -> None:
+    assert (codec._ULAW2LIN is not None) == (audioop is not None and sys.byteorder == "little")
+    decoder = UlawDecoder()
+    for frame in (bytes(range(160)), bytes(range(96, 256))):
+        assert decoder.decode(frame) == ULAW_TO_PCM16.take(np.frombuffer(frame, dtype=np.uint8)).tobytes()
 
 
 def test_frame_decoder_results_survive_the_next_decode() -> None:

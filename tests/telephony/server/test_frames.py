@@ -264,7 +264,8 @@ async def test_direct_reads_keep_the_order_of_messages_whichever_path_each_takes
     direct: list[str] = []
     async with serve_in_process(direct_app(seen, direct)) as base:
         client = await websockets.connect(base.replace("http://", "ws://") + "/ws", compression=None)
-        sent = ["now:1", "now:2", "later", "now:3", "slow", "now:4", "now:5", "later2", "now:6"]
+        long = "now:" + "y" * 300  # a media message's size: its length takes the 16-bit field
+        sent = ["now:1", long, "now:2", "later", "now:3", "slow", "now:4", "now:5", "later2", "now:6", long]
         for text in sent:
             await client.send(text)
         assert [await client.recv() for _ in range(3)] == ["ok"] * 3  # later, slow, later2
@@ -274,3 +275,4 @@ async def test_direct_reads_keep_the_order_of_messages_whichever_path_each_takes
     expected = [t if t.startswith("now:") else f"left:{t}" for t in sent]
     assert seen == expected
     assert "now:1" in direct  # the first came while the loop waited: read from the socket's callback
+    assert long in direct
