@@ -276,3 +276,29 @@ async def test_direct_reads_keep_the_order_of_messages_whichever_path_each_takes
     assert seen == expected
     assert "now:1" in direct  # the first came while the loop waited: read from the socket's callback
     assert long in direct
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (masked_frame(Opcode.TEXT, b"\xff\xfe" * 100), 1007),  # invalid UTF-8, in the 16-bit length form
+        (masked_frame(Opcode.TEXT, b"now:plain", mask=False), 1002),  # a client must mask
+        (bytes([0x81, 0x80 | 127]) + struct.pack("!Q", 1 << 30) + os.urandom(4), 1009),  # a 1 GiB frame's header
+    ],
+    ids=["bad-utf8", "unmasked", "64-bit-length"],
+)
+async def test_a_bad_frame_alone_in_its_read_is_left_to_websockets_even_while_the_app_reads_directly(
+    frame: bytes, code: int
+) -> None:
+    seen: list[str] = []
+    direct: list[str] = []
+    async with serve_in_process(direct_app(seen, direct)) as base:
+        reader, writer = await raw_stream(base.replace("http://", "ws://") + "/ws")
+        writer.write(masked_frame(Opcode.TEXT, b"now:" + b"y" * 300))  # one whole frame a read: the short cut
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(frame)
+        assert await close_code_of(reader) == code
+        writer.close()
+    assert direct == ["now:" + "y" * 300]
+    assert seen == direct
