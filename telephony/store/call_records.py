@@ -42,28 +42,32 @@ def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def apply_record(call: Call, record: CallRecord) -> None:
-    """Copy the record's call-level fields onto its row, keeping stored values the record does not have."""
-    call.account_sid = record.account_sid or call.account_sid
-    call.stream_sid = record.stream_sid or call.stream_sid
-    call.caller = record.caller or call.caller
-    call.called = record.called or call.called
-    call.stream_end = record.stream_end or call.stream_end
-    call.asr_engine = record.asr_engine or call.asr_engine
-    if call.status != "completed":  # a finished call stays finished; a new stream after a drop may restart it
-        call.status = record.status
-    call.created_at = min(call.created_at, from_epoch(record.created_at))
+def call_values(stored: Mapping[str, Any], record: CallRecord) -> dict[str, object]:
+    """The call row's new values: the record's call-level fields over the stored row (`stored`, locked), keeping
+    stored values the record does not have. Plain values for one UPDATE, without loading the row into the ORM."""
+    values: dict[str, object] = {
+        "account_sid": record.account_sid or stored["account_sid"],
+        "stream_sid": record.stream_sid or stored["stream_sid"],
+        "caller": record.caller or stored["caller"],
+        "called": record.called or stored["called"],
+        "stream_end": record.stream_end or stored["stream_end"],
+        "asr_engine": record.asr_engine or stored["asr_engine"],
+        "created_at": min(stored["created_at"], from_epoch(record.created_at)),
+    }
+    if stored["status"] != "completed":  # a finished call stays finished; a new stream after a drop may restart it
+        values["status"] = record.status
     if record.parameters:
-        call.parameters = dict(record.parameters)
-    progress = merged_progress(call.progress, record.progress).model_dump(mode="json", exclude_defaults=True)
+        values["parameters"] = dict(record.parameters)
+    progress = merged_progress(stored["progress"], record.progress).model_dump(mode="json", exclude_defaults=True)
     if progress:
-        call.progress = progress
+        values["progress"] = progress
     if record.latencies:
-        call.latencies = [latency.model_dump(mode="json") for latency in record.latencies]
+        values["latencies"] = [latency.model_dump(mode="json") for latency in record.latencies]
     if record.protocol_errors:
-        call.protocol_errors = dict(record.protocol_errors)
+        values["protocol_errors"] = dict(record.protocol_errors)
     if record.decision is not None:
-        call.decision = record.decision.model_dump(mode="json", exclude={"package"})
+        values["decision"] = record.decision.model_dump(mode="json", exclude={"package"})
+    return values
 
 
 def merged_progress(stored: Mapping[str, object] | None, mine: TransferProgress) -> TransferProgress:

@@ -20,7 +20,7 @@ from telephony.calls.records import CallRecord
 from telephony.store.after_handoff import AfterHandoff, deliveries_query, dial_attempts_query
 from telephony.store.analytics import AnalyticsRecords
 from telephony.store.call_records import (
-    apply_record,
+    call_values,
     from_epoch,
     handoff_routing,
     record_from_rows,
@@ -54,9 +54,8 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
         try:
             with self._tx("save_call", sid) as s:
                 now = self._clock()
-                call = self._claim_call(s, sid, from_epoch(record.created_at))
-                apply_record(call, record)
-                call.updated_at, call.writer = now, self.writer
+                stored = self._claim_call_row(s, sid, from_epoch(record.created_at))
+                self._update_call(s, sid, {**call_values(stored, record), "updated_at": now, "writer": self.writer})
                 self._upsert(s, Turn, ("call_sid", "seq"), changes.turns)
                 self._upsert(s, Prompt, ("call_sid", "seq"), changes.prompts)
                 events = timeline_rows(record, now, changes.timeline_from)

@@ -227,7 +227,7 @@ def test_a_save_that_failed_is_written_whole_next_time(store: Store, monkeypatch
     def broken(*args: object, **kwargs: object) -> None:
         raise StoreError("the disk is full")
 
-    monkeypatch.setattr(store, "_claim_call", broken)
+    monkeypatch.setattr(store, "_claim_call_row", broken)
     with pytest.raises(StoreError):
         store.save_call(record)
     monkeypatch.undo()
