@@ -48,8 +48,10 @@ class Transactions:
         self.url = url
         self._stored_rows = StoredRows()  # what this process last stored of each call: saves write only changes
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Executable] = {}  # built once each
-        self._call_claim: tuple[Executable, Executable] | None = None  # built once: see _claim_call_row
-        self._call_update: Executable | None = None
+        # The call row's statements for a record's save, built once, values bound at execution (_claim_call_row)
+        self._call_insert = self._insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])
+        self._call_locked = select(_CALLS).where(_CALLS.c.call_sid == bindparam("locked_sid")).with_for_update()
+        self._call_update = update(_CALLS).where(_CALLS.c.call_sid == bindparam("updated_sid"))
 
     def migrate(self) -> None:
         """Bring the schema up to the newest migration (and the job queue's, when jobs are queued); harmless when
@@ -104,27 +106,15 @@ class Transactions:
 
         `_claim_call` without the ORM, for the record saved at every turn: its statements are built once, with
         the values bound at execution, and no identity map or flush is paid for."""
-        claim, locked = self._call_row_statements()
-        s.execute(claim, {"call_sid": call_sid, "created_at": created_at, "updated_at": self._clock()})
-        row = s.execute(locked, {"locked_sid": call_sid}).mappings().first()
+        s.execute(self._call_insert, {"call_sid": call_sid, "created_at": created_at, "updated_at": self._clock()})
+        row = s.execute(self._call_locked, {"locked_sid": call_sid}).mappings().first()
         if row is None:  # inserted or there already, a line up: only a concurrent delete could cause this
             raise StoreError(f"call {call_sid} vanished while it was being written")
         return dict(row)
 
     def _update_call(self, s: Session, call_sid: str, values: Row) -> None:
         """Write `values` (by column name) onto the call's row, claimed in this transaction."""
-        update_statement = self._call_update
-        if update_statement is None:
-            update_statement = self._call_update = update(_CALLS).where(_CALLS.c.call_sid == bindparam("updated_sid"))
-        s.execute(update_statement, {**values, "updated_sid": call_sid})
-
-    def _call_row_statements(self) -> tuple[Executable, Executable]:
-        if self._call_claim is None:
-            self._call_claim = (
-                self._insert(Call).on_conflict_do_nothing(index_elements=["call_sid"]),
-                select(_CALLS).where(_CALLS.c.call_sid == bindparam("locked_sid")).with_for_update(),
-            )
-        return self._call_claim
+        s.execute(self._call_update, {**values, "updated_sid": call_sid})
 
     def _insert_new(self, s: Session, model: type[Base], values: Row, keys: list[str] | None = None) -> bool:
         """Insert one row unless it conflicts with a stored one on `keys` (on any unique key when None)."""
