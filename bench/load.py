@@ -510,7 +510,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     scratch = Path(tempfile.mkdtemp(prefix="handoff-load-"))
     tts_dir = Path(args.tts_cache)
     tts_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any call
-    server = ServerProcess(scratch, tts_dir, args.server_cpus, Path(args.server_root))
+    batch = {"HANDOFF_MEDIA_READ_BATCH": str(args.read_batch)} if args.read_batch else None
+    server = ServerProcess(scratch, tts_dir, args.server_cpus, Path(args.server_root), extra_env=batch)
     points = []
     try:
         await server.wait_up()
@@ -523,7 +524,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         server.stop()
     return {"environment": environment(), "server_root": args.server_root, "server_cpus": args.server_cpus,
-            "points": points}  # fmt: skip
+            "media_read_batch": args.read_batch, "points": points}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -538,6 +539,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--server-root", default=str(REPO_ROOT), help="the checkout whose server to run (another commit, to compare)"
     )
     parser.add_argument("--no-warm", dest="warm", action="store_false", help="skip the warm-up call")
+    parser.add_argument(
+        "--read-batch", type=int, default=None, help="the server's HANDOFF_MEDIA_READ_BATCH (default: its own)"
+    )
     parser.add_argument("--json", default=str(DEFAULT_JSON), help="where the results go")
     args = parser.parse_args(argv)
     result = asyncio.run(main_async(args))

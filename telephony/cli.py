@@ -66,7 +66,7 @@ def serve(
     except VoiceError as exc:
         raise _fail(f"the speech engines could not start: {exc}") from None
     config = uvicorn_config(create_app(services), host=settings.host, port=settings.port,
-                            log_level=settings.log_level)  # fmt: skip
+                            log_level=settings.log_level, read_batch=settings.media_read_batch)  # fmt: skip
     # What start-up built (the bot pack's models, the engines) lives as long as the server: frozen out of the
     # garbage collector's view, a full collection no longer walks it (it took 165 ms under 100 calls, a pause
     # every caller heard as a late reply).

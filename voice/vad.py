@@ -9,12 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import webrtcvad
+import _webrtcvad  # webrtcvad's C extension: its `Vad.is_speech` wrapper is a Python call per frame
 
 from voice.codec import FRAME_MS
 
 _WEBRTC_RATES = (8000, 16000, 32000, 48000)
 _MAX_WINDOW_MS = 60_000  # a setting longer than a minute is a typo (seconds for milliseconds)
+_is_speech = _webrtcvad.process  # (handle, sample rate, PCM16 frame, samples) -> voiced
+
+
+def _new_vad(mode: int) -> object:
+    """A fresh webrtcvad instance in `mode`, as `webrtcvad.Vad(mode)` makes it, without the Python wrapper."""
+    handle = _webrtcvad.create()
+    _webrtcvad.init(handle)
+    _webrtcvad.set_mode(handle, mode)
+    return handle
 
 
 def _frames(ms: int) -> int:
@@ -87,7 +96,7 @@ class EndpointDetector:
     __slots__ = (
         "_end_frames",
         "_frame_bytes",
-        "_in_speech",
+        "_frame_samples",
         "_last_voiced_end",
         "_min_speech_ms",
         "_mode",
@@ -98,10 +107,11 @@ class EndpointDetector:
         "_unvoiced",
         "_utterance_start",
         "_vad",
+        "in_speech",
         "last_voiced",
     )
 
-    _in_speech: bool
+    in_speech: bool  # True between SpeechStarted and the end of that utterance
     _run: int
     _run_start: int
     _utterance_start: int
@@ -114,22 +124,22 @@ class EndpointDetector:
             raise ValueError(f"webrtcvad supports sample rates {_WEBRTC_RATES}, got {sample_rate}")
         self._mode = config.aggressiveness
         self._sample_rate = sample_rate
-        self._frame_bytes = sample_rate * FRAME_MS // 1000 * 2
+        self._frame_samples = sample_rate * FRAME_MS // 1000
+        self._frame_bytes = self._frame_samples * 2
         self._start_frames = _frames(config.start_speech_ms)
         self._end_frames = _frames(config.end_of_speech_ms)
         self._min_speech_ms = config.min_speech_ms
-        self._vad = webrtcvad.Vad(self._mode)
+        self._vad = _new_vad(self._mode)
         self.last_voiced = False
         self._clear()
 
-    @property
-    def in_speech(self) -> bool:
-        """True between SpeechStarted and the end of that utterance."""
-        return self._in_speech
+    def closing_within(self, frames: int) -> bool:
+        """The end-of-speech window closes within `frames` more unvoiced frames: the utterance may be about to end."""
+        return self.in_speech and self._unvoiced >= self._end_frames - frames
 
     def reset(self) -> None:
         """Forget any open utterance and the VAD's adapted noise state, as if newly created."""
-        self._vad = webrtcvad.Vad(self._mode)
+        self._vad = _new_vad(self._mode)
         self.last_voiced = False
         self._clear()
 
@@ -137,9 +147,9 @@ class EndpointDetector:
         """Classify one 20 ms PCM16 frame starting at `t_ms`; return the event it completes, if any."""
         if len(pcm_frame) != self._frame_bytes:
             raise ValueError(f"VAD frames must be {self._frame_bytes} bytes (20 ms), got {len(pcm_frame)}")
-        voiced: bool = self._vad.is_speech(pcm_frame, self._sample_rate)
+        voiced: bool = _is_speech(self._vad, self._sample_rate, pcm_frame, self._frame_samples)
         self.last_voiced = voiced
-        if self._in_speech:
+        if self.in_speech:
             if voiced:
                 self._last_voiced_end = t_ms + FRAME_MS
                 self._unvoiced = 0
@@ -160,14 +170,14 @@ class EndpointDetector:
         self._run += 1
         if self._run < self._start_frames:
             return None
-        self._in_speech = True
+        self.in_speech = True
         self._utterance_start = self._run_start
         self._last_voiced_end = t_ms + FRAME_MS
         self._unvoiced = 0
         return SpeechStarted(self._run_start)
 
     def _clear(self) -> None:
-        self._in_speech = False
+        self.in_speech = False
         self._run = 0
         self._run_start = 0
         self._utterance_start = 0

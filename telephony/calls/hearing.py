@@ -181,8 +181,14 @@ class CallerEars:
         self._quiet = 0  # unvoiced frames in a row inside the open utterance
         self._held: list[bytes] = []  # of those, the ones past the pad: sent only if the caller speaks again
 
+    def frame(self, payload: bytes) -> bytes | None:
+        """The PCM of a payload that is exactly one whole frame, as Twilio's are; None for any other: `frames`."""
+        if len(payload) == ULAW_FRAME_BYTES and not self._remainder:
+            return self._decoder.decode(payload)
+        return None
+
     def frames(self, payload: bytes, t_ms: int) -> list[tuple[int, bytes]]:
-        """Decode one media payload into (t_ms, 20 ms PCM) frames; Twilio's are exactly one frame."""
+        """Decode one media payload of any size into (t_ms, 20 ms PCM) frames; a part frame waits for the rest."""
         if len(payload) == ULAW_FRAME_BYTES and not self._remainder:
             return [(t_ms, self._decoder.decode(payload))]
         data = self._remainder + payload

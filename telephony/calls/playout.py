@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from telephony.calls.records import PromptRecord
 
+NOTHING_DUE = 2**62  # `Playout.check_at_ms` while no prompt is pending: later than any media clock
+
 
 @dataclass
 class Interruption:
@@ -27,8 +29,11 @@ class Playout:
         self.mark_grace_ms = mark_grace_ms
         self._pending: dict[str, PromptRecord] = {}
         self._end_ms = 0  # estimated call time when everything sent so far has played
-        self._uncuttable = 0  # pending prompts the caller may not cut off (asked per inbound frame: kept counted)
+        self._uncuttable = 0  # pending prompts the caller may not cut off
         self._count = 0
+        # Asked on every inbound frame, so kept as plain attributes (set by `_refresh` after each change):
+        self.interruptible = False  # the caller may cut the bot off now (some prompt pending, every one allows it)
+        self.check_at_ms = NOTHING_DUE  # `overdue` finds nothing before this media-clock time
 
     @property
     def speaking(self) -> bool:
@@ -39,11 +44,6 @@ class Playout:
     def pending_count(self) -> int:
         """Prompts sent and not yet played or cut."""
         return len(self._pending)
-
-    @property
-    def interruptible(self) -> bool:
-        """True when the caller may cut the bot off now (every pending prompt allows it)."""
-        return not self._uncuttable and bool(self._pending)
 
     def start(
         self, prompt_id: str, text: str, duration_ms: int, now_ms: int, *, cached: bool, interruptible: bool
@@ -64,6 +64,7 @@ class Playout:
         self._end_ms = start + duration_ms
         self._pending[mark] = prompt
         self._uncuttable += not interruptible
+        self._refresh()
         return prompt
 
     def echoed(self, mark: str) -> PromptRecord | None:
@@ -73,6 +74,7 @@ class Playout:
             self._uncuttable -= not prompt.interruptible
             prompt.played = True
             prompt.heard_ms = prompt.duration_ms
+            self._refresh()
         return prompt
 
     def interrupt(self, onset_ms: int, now_ms: int) -> Interruption:
@@ -88,6 +90,7 @@ class Playout:
         self._pending.clear()
         self._uncuttable = 0
         self._end_ms = now_ms
+        self._refresh()
         return Interruption(current=current, cut=cut)
 
     def overdue(self, now_ms: int) -> list[PromptRecord]:
@@ -96,3 +99,7 @@ class Playout:
             return []
         late = list(self._pending)
         return [p for p in (self.echoed(mark) for mark in late) if p is not None]
+
+    def _refresh(self) -> None:
+        self.interruptible = bool(self._pending) and not self._uncuttable
+        self.check_at_ms = self._end_ms + self.mark_grace_ms if self._pending else NOTHING_DUE

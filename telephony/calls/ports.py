@@ -32,6 +32,9 @@ class Transport(Protocol):
 
     async def send(self, text: str) -> None: ...
     async def close(self, code: int = 1000) -> None: ...
+    def read_promptly(self, promptly: bool) -> None:
+        """While True, each inbound message is read as it comes, not batched with the next (the caller's
+        utterance may end with the next frames, and the reply must not wait for one more)."""
 
 
 class Synthesizer(Protocol):

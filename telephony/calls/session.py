@@ -37,7 +37,7 @@ from dialogs.events import (
 from dialogs.package import Category
 from dialogs.redaction import redact
 from telephony.calls.admission import TICKET_PARAMETER
-from telephony.calls.hearing import CallerEars, Listened, NoiseDropped, RecognitionWorker
+from telephony.calls.hearing import CallerEars, NoiseDropped, RecognitionWorker
 from telephony.calls.lookups import route, run_tool
 from telephony.calls.playout import Playout
 from telephony.calls.ports import SessionConfig, SessionDeps, Transport
@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 StreamEnd = Literal["server_closed", "caller_stop", "dropped", "transferred"]
 _SETTLE_POLL_S = 0.0005
 POLICY_VIOLATION = 1008  # websocket close code for a stream we refuse
+PROMPT_READ_FRAMES = 3  # the end-of-speech window's last frames are read as they come (reads batch up to 3)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class CallSession:
         self._pending_turn: Heard | None = None  # waits for the reply prompt, to measure latency
         self._ended = False
         self._partial = ""
+        self._reads_prompt = False  # the transport reads each message at once (`_mind_the_window`)
         self._tasks: set[asyncio.Future[None]] = set()
         self._failing: asyncio.Future[None] | None = None  # handing the call on after its recogniser failed
         self.refused = False  # not admitted: this stream never speaks for any call
@@ -159,21 +161,37 @@ class CallSession:
 
     def _hear(self, event: MediaReceived) -> BargedIn | None:
         """Decode and listen to a media payload; a barge-in it holds is cut off here and returned, for `_clear`."""
-        barged = None
-        for t_ms, pcm in self.ears.frames(event.payload, event.timestamp_ms):
-            vad = self._listen(t_ms, pcm)
-            if self.playout.interruptible:
-                onset = self.ears.barge_in.feed(self.ears.endpoint.last_voiced, t_ms)
-                if onset is not None:
-                    barged = self._cut_off(onset, "speech")
-            if vad is not None:  # nearly every frame changes nothing: not even a call to note it
-                self._note_heard(vad)
+        pcm = self.ears.frame(event.payload)
+        if pcm is not None:  # Twilio's payloads are one frame each: no list of frames to build
+            barged = self._hear_frame(event.timestamp_ms, pcm)
+        else:
+            barged = None
+            for t_ms, pcm in self.ears.frames(event.payload, event.timestamp_ms):
+                barged = self._hear_frame(t_ms, pcm) or barged
         self._tick()
         return barged
 
-    def _listen(self, t_ms: int, pcm: bytes) -> Listened:
+    def _hear_frame(self, t_ms: int, pcm: bytes) -> BargedIn | None:
         self.clock_ms = t_ms + FRAME_MS
-        return self.ears.listen(pcm, t_ms, self._worker)
+        vad = self.ears.listen(pcm, t_ms, self._worker)
+        if self.ears.endpoint.in_speech or self._reads_prompt:
+            self._mind_the_window()
+        barged = None
+        if self.playout.interruptible:
+            onset = self.ears.barge_in.feed(self.ears.endpoint.last_voiced, t_ms)
+            if onset is not None:
+                barged = self._cut_off(onset, "speech")
+        if vad is not None:  # nearly every frame changes nothing: not even a call to note it
+            self._note_heard(vad)
+        return barged
+
+    def _mind_the_window(self) -> None:
+        """Near the end of the end-of-speech window, the socket reads each message as it comes: the frame that
+        closes the window, and so the reply, must not wait for a partner in a batched read (`read_promptly`)."""
+        closing = self.ears.endpoint.closing_within(PROMPT_READ_FRAMES)
+        if closing != self._reads_prompt:
+            self._reads_prompt = closing
+            self.transport.read_promptly(closing)
 
     def _note_heard(self, vad: SpeechStarted | SpeechEnded | NoiseDropped) -> None:
         if type(vad) is SpeechStarted:
@@ -186,7 +204,7 @@ class CallSession:
 
     def _tick(self) -> None:
         """Timers on the media clock: overdue marks, and no input from the caller."""
-        for prompt in self.playout.overdue(self.clock_ms):
+        for prompt in self.playout.overdue(self.clock_ms) if self.clock_ms >= self.playout.check_at_ms else ():
             self._note("mark_overdue", mark=prompt.mark)
             self._prompt_done(prompt.prompt_id)
         if (

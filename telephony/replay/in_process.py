@@ -35,14 +35,16 @@ from voice.tts import SpeechSynthesizer
 
 
 @asynccontextmanager
-async def serve_in_process(app: Any) -> AsyncIterator[str]:
-    """Run `app` with uvicorn on a free loopback port in this event loop; yields its base URL."""
+async def serve_in_process(app: Any, *, read_batch: int = 1) -> AsyncIterator[str]:
+    """Run `app` with uvicorn on a free loopback port in this event loop; yields its base URL. Media reads are
+    not batched unless asked (`read_batch`): a test's message is read as soon as it is sent."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn_config(
         app, log_level="warning", lifespan="on",
         timeout_graceful_shutdown=3,  # an open browser (its event stream) must not hold a test's server up
+        read_batch=read_batch,
     )  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

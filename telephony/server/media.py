@@ -9,6 +9,7 @@ happens, the session's `end()` runs, so the caller's words are kept and the call
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 
 from fastapi import APIRouter, WebSocket
@@ -33,6 +34,12 @@ class WebSocketTransport:
     def __init__(self, ws: WebSocket) -> None:
         self._ws = ws
         self.closed = False
+        direct = ws.scope.get("extensions", {}).get(DIRECT_EXTENSION) or {}
+        self._promptly: Callable[[bool], None] | None = direct.get("promptly")
+
+    def read_promptly(self, promptly: bool) -> None:
+        if self._promptly is not None:  # under our uvicorn protocol, whose reads may be batched
+            self._promptly(promptly)
 
     async def send(self, text: str) -> None:
         if self.closed:

@@ -116,6 +116,15 @@ class Settings(BaseSettings):
         description="Silence after the bot finishes speaking that counts as no input.",
     )
     max_message_bytes: int = Field(64000, ge=1024, description="Largest media-stream message accepted.")
+    media_read_batch: int = Field(
+        3,
+        ge=1,
+        le=3,
+        description="Media messages a stream's socket gathers before the server reads them (each read costs about "
+        "as much CPU as the message it carries): 3 saves two reads in three for at most 40 ms more delay on other "
+        "frames, 2 saves half for 20 ms, 1 reads each at once. The frames that may end a caller's utterance are "
+        "always read at once, so replies do not wait.",
+    )
     data_dir: Path = Field(Path("data"), description="Folder for the database and call records.")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL (postgresql+psycopg://...); a SQLite file in the data folder if unset."

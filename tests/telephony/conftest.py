@@ -92,12 +92,16 @@ class RecordingTransport:
     def __init__(self) -> None:
         self.sent: list[dict[str, object]] = []
         self.closed_with: int | None = None
+        self.prompt_reads: list[bool] = []  # each change of `read_promptly`, in order
 
     async def send(self, text: str) -> None:
         self.sent.append(json.loads(text))
 
     async def close(self, code: int = 1000) -> None:
         self.closed_with = code
+
+    def read_promptly(self, promptly: bool) -> None:
+        self.prompt_reads.append(promptly)
 
     def events(self, kind: str) -> list[dict[str, object]]:
         return [m for m in self.sent if m["event"] == kind]

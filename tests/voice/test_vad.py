@@ -232,3 +232,16 @@ def test_barge_in_from_real_speech_via_last_voiced(speech: bytes) -> None:
     fired_at, onset = fired[0]
     assert 1000 <= onset <= 1100
     assert fired_at == onset + config.barge_in_ms - FRAME_MS
+
+
+def test_closing_within_is_true_for_the_frames_just_before_the_window_closes(speech: bytes) -> None:
+    detector = EndpointDetector(VadConfig())
+    closing: list[bool] = []
+    end_index = None
+    for index, frame in enumerate(split_frames(SILENCE_1S + speech + silence(1500), PCM_FRAME_BYTES, pad=0)):
+        event = detector.feed(frame, index * FRAME_MS)
+        closing.append(detector.closing_within(3))
+        if isinstance(event, SpeechEnded):
+            end_index = index
+    assert end_index is not None
+    assert [i for i, soon in enumerate(closing) if soon] == [end_index - 3, end_index - 2, end_index - 1]

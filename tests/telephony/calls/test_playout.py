@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telephony.calls.playout import Playout
+from telephony.calls.playout import NOTHING_DUE, Playout
 from telephony.calls.records import PromptRecord
 
 
@@ -160,3 +160,20 @@ def test_overdue_releases_prompts_only_after_end_plus_grace() -> None:
 
 def test_overdue_with_nothing_pending_is_empty() -> None:
     assert Playout().overdue(1_000_000) == []
+
+
+def test_check_at_says_from_when_overdue_can_find_a_prompt_and_follows_every_change() -> None:
+    playout = Playout(mark_grace_ms=1500)
+    assert playout.check_at_ms == NOTHING_DUE and not playout.interruptible
+    first = start(playout, "p1", 1000, now_ms=0)
+    assert playout.check_at_ms == 2500 and playout.interruptible
+    start(playout, "p2", 1000, now_ms=0)
+    assert playout.check_at_ms == 3500
+    playout.echoed(first.mark)
+    assert playout.check_at_ms == 3500 and playout.interruptible
+    playout.interrupt(onset_ms=1200, now_ms=1300)
+    assert playout.check_at_ms == NOTHING_DUE and not playout.interruptible
+    start(playout, "p3", 500, now_ms=1300, interruptible=False)
+    assert playout.check_at_ms == 3300 and not playout.interruptible
+    assert playout.overdue(3299) == [] and len(playout.overdue(3300)) == 1
+    assert playout.check_at_ms == NOTHING_DUE

@@ -327,3 +327,18 @@ async def test_a_dialog_that_raises_hands_the_caller_on_with_what_they_said() ->
     assert decision.package.reason.trigger == "dialog_error"
     assert "my prescription refill is stuck" in decision.package.transcript[-1].text  # what they said goes along
     assert any(e.kind == "dialog_error" for e in call.record.timeline)
+
+
+async def test_reads_turn_prompt_only_for_the_last_frames_of_the_end_of_speech_window() -> None:
+    """Batched reads would hold the frame that ends the caller's utterance for a partner; the session asks for
+    prompt reads just before the window can close, and lets them batch again once it has."""
+    call = Call(["hello there"], direct=True)
+    await call.begin()
+    await call.echo_marks()
+    await call.feed(call.twilio.frames(voiced_ulaw(1200)), call.twilio.silence(300))
+    assert call.transport.prompt_reads == []  # speaking, then a pause far from the window's end
+    await call.feed(call.twilio.silence(500))  # 800 ms of silence: the 600 ms window has closed
+    assert call.transport.prompt_reads == [True, False]
+    ended = [e for e in call.record.timeline if e.kind == "speech_ended"]
+    assert len(ended) == 1
+    await call.until(lambda: len(call.transport.marks()) == 2)  # the reply followed

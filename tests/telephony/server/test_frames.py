@@ -17,7 +17,14 @@ from websockets.protocol import SERVER, Protocol
 from websockets.utils import apply_mask
 
 from telephony.replay.in_process import serve_in_process
-from telephony.server.frames import DIRECT_ERROR, DIRECT_EXTENSION, DIRECT_LEFT, split_frames
+from telephony.server.frames import (
+    DIRECT_ERROR,
+    DIRECT_EXTENSION,
+    DIRECT_LEFT,
+    STEADY_READS,
+    MediaWebSocketProtocol,
+    split_frames,
+)
 
 
 def masked_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bool = True) -> bytes:
@@ -302,3 +309,77 @@ async def test_a_bad_frame_alone_in_its_read_is_left_to_websockets_even_while_th
         writer.close()
     assert direct == ["now:" + "y" * 300]
     assert seen == direct
+
+
+async def test_several_whole_frames_in_one_read_go_to_the_reader_in_order() -> None:
+    seen: list[str] = []
+    direct: list[str] = []
+    async with serve_in_process(direct_app(seen, direct)) as base:
+        reader, writer = await raw_stream(base.replace("http://", "ws://") + "/ws")
+        long = "now:" + "y" * 300
+        sent = ["now:1", long, "later", "now:2", long + "z"]
+        writer.write(b"".join(masked_frame(Opcode.TEXT, text.encode()) for text in sent))  # one segment, one read
+        await writer.drain()
+        assert await server_frame(reader) == (Opcode.TEXT, b"ok")  # "later" was answered by the app's loop
+        writer.write(masked_frame(Opcode.CLOSE, struct.pack("!H", 1000)))
+        assert await close_code_of(reader) == 1000
+        writer.close()
+    assert seen == [t if t.startswith("now:") else f"left:{t}" for t in sent]
+    assert direct[:3] == ["now:1", long, "later"]  # read from the socket's callback until work was left queued
+
+
+def media_like(tag: str) -> bytes:
+    """A frame the size of a Twilio media message (its length in the 16-bit field)."""
+    return masked_frame(Opcode.TEXT, f"now:{tag}:".encode().ljust(300, b"y"))
+
+
+async def settle_into_media(writer: asyncio.StreamWriter, direct: list[str]) -> None:
+    """Send media-sized frames one read at a time, as Twilio does, until the stream's reads are batched."""
+    for index in range(STEADY_READS):
+        writer.write(media_like(f"m{index}"))
+        await writer.drain()
+        assert await wait_for_count(direct, index + 1, 2.0)
+
+
+async def wait_for_count(direct: list[str], count: int, timeout_s: float) -> bool:
+    for _ in range(int(timeout_s / 0.01)):
+        if len(direct) >= count:
+            return True
+        await asyncio.sleep(0.01)
+    return len(direct) >= count
+
+
+async def test_batched_reads_hold_a_media_message_until_the_next_and_read_both_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(MediaWebSocketProtocol, "read_sweep_s", 30.0)  # no sweep during the test: the kernel alone
+    seen: list[str] = []
+    direct: list[str] = []
+    async with serve_in_process(direct_app(seen, direct), read_batch=2) as base:
+        _reader, writer = await raw_stream(base.replace("http://", "ws://") + "/ws")
+        await settle_into_media(writer, direct)
+        writer.write(media_like("held"))
+        await writer.drain()
+        assert not await wait_for_count(direct, STEADY_READS + 1, 0.3)  # one message: below the socket's low-water mark
+        writer.write(media_like("partner"))
+        await writer.drain()
+        assert await wait_for_count(direct, STEADY_READS + 2, 2.0)
+        writer.close()
+    assert [text.split(":")[1] for text in direct[-2:]] == ["held", "partner"]
+    assert seen == direct
+
+
+async def test_a_batched_stream_that_goes_quiet_is_read_at_the_next_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(MediaWebSocketProtocol, "read_sweep_s", 0.05)
+    seen: list[str] = []
+    direct: list[str] = []
+    async with serve_in_process(direct_app(seen, direct), read_batch=2) as base:
+        reader, writer = await raw_stream(base.replace("http://", "ws://") + "/ws")
+        await settle_into_media(writer, direct)
+        writer.write(media_like("last"))  # the last message before a pause: no partner comes
+        await writer.drain()
+        assert await wait_for_count(direct, STEADY_READS + 1, 1.0)  # and it was batched again as it was read
+        writer.write(masked_frame(Opcode.CLOSE, struct.pack("!H", 1000)))  # so a close frame alone waits a sweep
+        assert await asyncio.wait_for(close_code_of(reader), 2.0) == 1000
+        writer.close()
+    assert direct[-1].startswith("now:last:")

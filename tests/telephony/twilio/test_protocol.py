@@ -298,8 +298,9 @@ def test_inbound_tolerates_extra_keys() -> None:
 
 def test_started_event_is_immutable_and_hashable() -> None:
     event = started().receive(DOC_MEDIA)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        event.sequence = 9  # type: ignore[misc, union-attr]
+    assert isinstance(event, MediaReceived)
+    with pytest.raises(AttributeError):  # a frozen dataclass's FrozenInstanceError is one too
+        event.sequence = 9  # type: ignore[misc]
     start = MediaStreamProtocol().receive(DOC_START)
     assert isinstance(start, Started)
     with pytest.raises(TypeError):
@@ -312,7 +313,7 @@ def test_fast_path_event_equals_a_normally_built_one() -> None:
     normal = MediaReceived(4, 2, 5, base64.b64decode("no+JhoaJjpzS"))
     assert type(fast) is MediaReceived
     assert (fast, hash(fast), repr(fast)) == (normal, hash(normal), repr(normal))
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         fast.payload = b""  # type: ignore[misc]
 
 
