@@ -109,10 +109,11 @@ class Ledger:
             setattr(record, name, getattr(stored, name))
         return record
 
-    async def save(self, record: CallRecord) -> None:
-        """Keep the record: a snapshot queued (and spooled) now, stored as soon as the store takes it."""
+    async def save(self, record: CallRecord, *, wait: bool = True) -> None:
+        """Keep the record: a snapshot queued (and spooled) now, stored as soon as the store takes it; with
+        `wait`, this returns once it is stored or the outbox's deadline has passed."""
         if self.store is not None:
-            await self.outbox.save_record(record, self.store.save_call)
+            await self.outbox.save_record(record, self.store.save_call, wait=wait)
 
     async def recover(self) -> int:
         """At start-up: queue the call records a previous run spooled but never stored."""

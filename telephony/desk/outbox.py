@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ log = logging.getLogger(__name__)
 DEADLINE_S = 1.0  # the most a call's path waits for a write; Twilio's webhooks must answer within 5 s
 RETRY_INITIAL_S = 0.2
 RETRY_MAX_S = 10.0
+# a spool file's temporary: created or emptied, never followed through a symlink, not inherited by children
+_SPOOL_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass
@@ -102,8 +103,11 @@ class Outbox:
             return False
         return True
 
-    async def save_record(self, record: CallRecord, store_call: Callable[[CallRecord], object]) -> bool:
-        """Queue a call record's write: a snapshot (the live record keeps changing), spooled to disk first.
+    async def save_record(
+        self, record: CallRecord, store_call: Callable[[CallRecord], object], *, wait: bool = True
+    ) -> bool:
+        """Queue a call record's write: a snapshot (the live record keeps changing), spooled to disk first;
+        with `wait`, wait up to the deadline for it to be stored.
 
         The snapshot is the spooled JSON read back, which costs a fraction of a deep copy of the record."""
         text = record.model_dump_json()
@@ -117,7 +121,7 @@ class Outbox:
             if self._versions.get(sid) == version:  # no newer snapshot was spooled meanwhile
                 self._unspool(sid)
 
-        return await self.put(f"call:{sid}", write, operation=getattr(store_call, "__name__", "save_call"))
+        return await self.put(f"call:{sid}", write, wait=wait, operation=getattr(store_call, "__name__", "save_call"))
 
     def recover(self) -> list[CallRecord]:
         """Call records a previous run spooled and never stored: to be queued again at start-up."""
@@ -185,19 +189,27 @@ class Outbox:
 
     # --- the spool ---------------------------------------------------------------------------------------------
 
-    def _spool_path(self, call_sid: str) -> Path | None:
+    def _spool_path(self, call_sid: str) -> str | None:
         if self.spool_dir is None or not call_sid.replace("_", "").isalnum():
             return None
-        return self.spool_dir / f"{call_sid}.json"
+        return os.path.join(self.spool_dir, f"{call_sid}.json")
 
     def _spool(self, call_sid: str, text: str) -> None:
+        """Replace the call's spool file with `text`: written whole to this process's own temporary file, then
+        renamed over it, so a reader (or a crash) sees the old record or the new one, never half of one. Plain
+        `os` calls: it happens at every save, on the event loop."""
         path = self._spool_path(call_sid)
         if path is None:
             return
+        tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}.tmp"  # one writer a process
         try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
+            fd = os.open(tmp, _SPOOL_FLAGS, 0o600)
+            try:
+                data = memoryview(text.encode())
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except OSError as exc:  # a full or read-only disk: the record is still queued in memory
             log.error("could not spool call %s: %s", call_sid, exc)
@@ -206,4 +218,4 @@ class Outbox:
         path = self._spool_path(call_sid)
         if path is not None:
             with contextlib.suppress(OSError):
-                path.unlink()
+                os.unlink(path)

@@ -1,0 +1,63 @@
+"""The outbox's spool and its waiting: a call record is on disk before it is queued, whatever the store does."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from telephony.calls.records import CallRecord
+from telephony.desk.outbox import Outbox
+from tests.telephony.store.conftest import make_record
+
+
+async def test_a_record_is_spooled_whole_before_it_is_stored_and_unspooled_after(tmp_path: Path) -> None:
+    stored: list[CallRecord] = []
+    release = threading.Event()
+
+    def store_call(record: CallRecord) -> None:
+        release.wait(5)
+        stored.append(record)
+
+    outbox = Outbox(tmp_path, deadline_s=0.05)
+    record = make_record("CA" + "1" * 32, turns=1)
+    assert not await outbox.save_record(record, store_call)  # the store is slow: the deadline passes
+    record.note(5000, "caller_said", text="one more thing")
+    await outbox.save_record(record, store_call, wait=False)
+    assert sorted(os.listdir(tmp_path)) == [f"{record.call_sid}.json"]  # no temporary left
+    assert outbox.recover() == [record]  # the newest snapshot, read back whole
+    release.set()
+    assert await outbox.flush(5)
+    assert stored[-1] == record
+    assert os.listdir(tmp_path) == []  # stored: nothing left to recover
+    await outbox.aclose()
+
+
+async def test_a_save_that_does_not_wait_returns_before_the_store_answers(tmp_path: Path) -> None:
+    release = threading.Event()
+    outbox = Outbox(tmp_path, deadline_s=5.0)
+    record = make_record("CA" + "2" * 32, turns=1)
+    saving = asyncio.ensure_future(outbox.save_record(record, lambda _: release.wait(5), wait=False))
+    assert await asyncio.wait_for(saving, 0.5) is False  # queued and spooled, not yet stored
+    assert outbox.pending(f"call:{record.call_sid}")
+    release.set()
+    assert await outbox.flush(5)
+    await outbox.aclose()
+
+
+async def test_a_spool_that_cannot_be_written_is_logged_and_the_record_is_still_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stored: list[CallRecord] = []
+    spool = tmp_path / "spool"
+    outbox = Outbox(spool)
+    spool.rmdir()
+    spool.write_text("not a folder")  # every write into it fails, as on a broken disk
+    record = make_record("CA" + "3" * 32, turns=1)
+    assert await outbox.save_record(record, stored.append)
+    assert stored == [record]
+    assert f"could not spool call {record.call_sid}" in caplog.text
+    await outbox.aclose()
