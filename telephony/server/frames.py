@@ -239,7 +239,7 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_sent or not self._set_low_water(message_bytes * (self.read_batch - 1) + message_bytes // 2):
             return
         self.batched = True
-        _QuietSweeper.of(self.loop, self.read_sweep_s).watch(self)
+        _QuietSweeper.watch(self, self.read_sweep_s)
 
     def unbatch(self) -> None:
         """Read whatever the socket holds at once again (the sweeper found it quiet, or the application asked);
@@ -316,30 +316,30 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
 
 class _QuietSweeper:
     """Lowers the mark of each batched socket not read since the last sweep: a message alone (the last before a
-    pause, a `stop`, a close frame) is read within two sweeps, not held for a partner that never comes."""
+    pause, a `stop`, a close frame) is read within two sweeps, not held for a partner that never comes.
+
+    One per event loop; it holds neither its loop nor its sockets' protocols, so a loop that stops with streams
+    still watched (a test's) is not kept alive by it."""
 
     _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _QuietSweeper]] = (
         weakref.WeakKeyDictionary()
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, every_s: float) -> None:
-        self._loop = loop
+    def __init__(self, every_s: float) -> None:
         self._every_s = every_s
-        self._watched: dict[MediaWebSocketProtocol, int] = {}  # each socket's reads at the last sweep
+        self._watched: weakref.WeakKeyDictionary[MediaWebSocketProtocol, int] = weakref.WeakKeyDictionary()
         self._timer: asyncio.TimerHandle | None = None
 
     @classmethod
-    def of(cls, loop: asyncio.AbstractEventLoop, every_s: float) -> _QuietSweeper:
-        """The loop's sweeper (one per server, whatever its streams)."""
+    def watch(cls, protocol: MediaWebSocketProtocol, every_s: float) -> None:
+        """Watch a socket just batched, with the running loop's sweeper."""
+        loop = asyncio.get_running_loop()
         sweeper = cls._by_loop.get(loop)
         if sweeper is None:
-            sweeper = cls._by_loop[loop] = cls(loop, every_s)
-        return sweeper
-
-    def watch(self, protocol: MediaWebSocketProtocol) -> None:
-        self._watched[protocol] = protocol.reads
-        if self._timer is None:
-            self._timer = self._loop.call_later(self._every_s, self._sweep)
+            sweeper = cls._by_loop[loop] = cls(every_s)
+        sweeper._watched[protocol] = protocol.reads  # its reads at the last sweep
+        if sweeper._timer is None:
+            sweeper._timer = loop.call_later(sweeper._every_s, sweeper._sweep)
 
     def _sweep(self) -> None:
         self._timer = None
@@ -352,9 +352,7 @@ class _QuietSweeper:
             else:
                 self._watched[protocol] = protocol.reads
         if self._watched:
-            self._timer = self._loop.call_later(self._every_s, self._sweep)
-        else:
-            self._by_loop.pop(self._loop, None)
+            self._timer = asyncio.get_running_loop().call_later(self._every_s, self._sweep)
 
 
 def uvicorn_config(app: Any, *, read_batch: int = 1, **options: Any) -> uvicorn.Config:
