@@ -153,6 +153,7 @@ class RecordChanges:
     timeline_from: int
     all_turns: list[dict[str, object]]
     all_prompts: list[dict[str, object]]
+    row_stored: bool = False  # this process has stored the call's row before: it exists unless deleted since
 
 
 class StoredRows:
@@ -168,13 +169,15 @@ class StoredRows:
     def changes(self, record: CallRecord) -> RecordChanges:
         turns, prompts = turn_rows(record), prompt_rows(record)
         with self._lock:
-            stored = self._calls.get(record.call_sid, _Stored())
+            known = self._calls.get(record.call_sid)
+        stored = known or _Stored()
         return RecordChanges(
             turns=_changed(turns, stored.turns),
             prompts=_changed(prompts, stored.prompts),
             timeline_from=min(stored.timeline, len(record.timeline)),
             all_turns=turns,
             all_prompts=prompts,
+            row_stored=known is not None,
         )
 
     def stored(self, record: CallRecord, changes: RecordChanges) -> None:

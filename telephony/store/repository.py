@@ -52,18 +52,19 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
         sid = record.call_sid
         changes = self._stored_rows.changes(record)
         try:
-            with self._tx("save_call", sid) as s:
+            with self._core_tx("save_call", sid) as c:
                 now = self._clock()
-                stored = self._claim_call_row(s, sid, from_epoch(record.created_at))
-                self._update_call(s, sid, {**call_values(stored, record), "updated_at": now, "writer": self.writer})
-                self._upsert(s, Turn, ("call_sid", "seq"), changes.turns)
-                self._upsert(s, Prompt, ("call_sid", "seq"), changes.prompts)
+                stored = self._claim_call_row(c, sid, from_epoch(record.created_at), row_stored=changes.row_stored)
+                self._update_call(c, sid, {**call_values(stored, record), "updated_at": now, "writer": self.writer})
+                self._upsert(c, Turn, ("call_sid", "seq"), changes.turns)
+                self._upsert(c, Prompt, ("call_sid", "seq"), changes.prompts)
                 events = timeline_rows(record, now, changes.timeline_from)
                 if events:  # one statement, compiled once and cached, run for every row (executemany)
-                    s.execute(self._insert(Event).on_conflict_do_nothing(index_elements=["idempotency_key"]), events)
+                    c.execute(self._insert(Event).on_conflict_do_nothing(index_elements=["idempotency_key"]), events)
                 decision = record.decision
                 if decision is not None and decision.package is not None:
-                    self._put_handoff(s, sid, decision.package, handoff_routing(decision), "pending")
+                    with self.orm_on(c) as s:
+                        self._put_handoff(s, sid, decision.package, handoff_routing(decision), "pending")
         except Exception:
             self._stored_rows.forget(sid)  # not sure what is stored now: the next save writes everything
             raise

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 
 from telephony.calls.records import AttemptNote, TransferProgress, TurnRecord, VoicemailNote
 from telephony.store import Store, StoreError
@@ -233,3 +233,16 @@ def test_a_save_that_failed_is_written_whole_next_time(store: Store, monkeypatch
     monkeypatch.undo()
     store.save_call(record)
     assert store.load_call(CALL_SID) == record
+
+
+def test_a_saved_call_whose_row_was_deleted_since_gets_its_row_back_at_the_next_save(store: Store) -> None:
+    record = make_record(with_decision=False)
+    store.save_call(record)  # from now on this process only locks the row it knows it stored
+    with store.engine.begin() as connection:
+        connection.execute(delete(Call).where(Call.call_sid == CALL_SID))
+    assert store.call_writer(CALL_SID) is None
+    record.add_caller_turn("one more thing", 20_000, 21_000, 0.8, "vosk")
+    store.save_call(record)
+    assert store.call_writer(CALL_SID) == store.writer
+    loaded = store.load_call(CALL_SID)
+    assert loaded is not None and loaded.turns[-1].text == "one more thing"
