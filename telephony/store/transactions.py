@@ -78,27 +78,17 @@ class Transactions:
     @contextmanager
     def _tx(self, what: str, call_sid: str | None = None, *, read_only: bool = False) -> Iterator[Session]:
         """One short transaction, committed on success; database failures become a `StoreError`."""
-        try:
-            with self._sessions.begin() as session:
-                if read_only:  # SQLite: a shared read, not the write lock
-                    session.connection(execution_options={READ_ONLY: True})
-                yield session
-        except SQLAlchemyError as exc:
-            where = f" for call {call_sid}" if call_sid else ""
-            message = f"{what}{where} failed: {cause(exc)}"
-            raise StoreError(message, call_sid=call_sid, retryable=transient(exc)) from exc
+        with store_errors(what, call_sid), self._sessions.begin() as session:
+            if read_only:  # SQLite: a shared read, not the write lock
+                session.connection(execution_options={READ_ONLY: True})
+            yield session
 
     @contextmanager
     def _core_tx(self, what: str, call_sid: str | None = None) -> Iterator[Connection]:
         """`_tx` on a bare connection, for writes of Core statements only: the ORM session's bookkeeping cost a
         call record's save, made at every turn, a sixth of its CPU. `orm_on` opens a session on it when needed."""
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            where = f" for call {call_sid}" if call_sid else ""
-            message = f"{what}{where} failed: {cause(exc)}"
-            raise StoreError(message, call_sid=call_sid, retryable=transient(exc)) from exc
+        with store_errors(what, call_sid), self.engine.begin() as connection:
+            yield connection
 
     @staticmethod
     @contextmanager
@@ -162,6 +152,17 @@ class Transactions:
             changes = {name: statement.excluded[name] for name in columns if name not in keys}
             upsert = self._upserts[shape] = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
         s.execute(upsert, rows)
+
+
+@contextmanager
+def store_errors(what: str, call_sid: str | None) -> Iterator[None]:
+    """Database failures inside become a `StoreError` naming the operation and the call, never its SQL."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        where = f" for call {call_sid}" if call_sid else ""
+        message = f"{what}{where} failed: {cause(exc)}"
+        raise StoreError(message, call_sid=call_sid, retryable=transient(exc)) from exc
 
 
 def as_rows(rows: Iterable[Base]) -> list[Row]:
