@@ -80,6 +80,10 @@ class Outbox:
     def pending(self, key: str) -> bool:
         return key in self._pending
 
+    def pending_for(self, call_sid: str) -> int:
+        """Writes of one call not yet stored (its record's, and those keyed `<what>:<call_sid>:<n>`)."""
+        return sum(1 for key in self._pending if key.split(":")[1:2] == [call_sid])
+
     async def put(self, key: str, write: Callable[[], object], *, wait: bool = True, operation: str = "write") -> bool:
         """Queue `write` under `key`; with `wait`, wait up to the deadline for it to land. True when stored.
 

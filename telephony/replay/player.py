@@ -10,6 +10,7 @@ The wire decides the socket and the clock (`telephony.replay.wires`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import secrets
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_SID = "AC" + "0" * 32
 REPEATABLE = ("/twilio/dial-status", "/twilio/recording-status", "/twilio/voicemail", "/twilio/enqueue-status")
+RECORD_WAIT_S = 5.0  # the most the stored record is waited for, while the server still has writes of the call queued
 PATIENCE_WALL_S = 0.3  # on the wall clock, a caller waits at least this long for a reply that never comes
 
 
@@ -295,14 +297,21 @@ class TwilioPlayer:
         return {"Authorization": f"Bearer {self.api_token}"} if self.api_token else {}
 
     async def _server_record(self, call_sid: str) -> dict[str, Any]:
-        response = await self.http.get(f"{self.base_url}/api/calls/{call_sid}", headers=self._api_headers())
-        if response.status_code != 200:
-            log.warning(
-                "could not read the call record (HTTP %s); the result has the line's view only", response.status_code
-            )
-            return {}
-        data: dict[str, Any] = response.json()
-        return data
+        """The call as the server stored it, once the writes it still had queued for the store are in (a loaded
+        machine's store can be seconds behind the call), or after RECORD_WAIT_S as it stands then."""
+        deadline = time.monotonic() + RECORD_WAIT_S
+        while True:
+            response = await self.http.get(f"{self.base_url}/api/calls/{call_sid}", headers=self._api_headers())
+            if response.status_code != 200:
+                log.warning(
+                    "could not read the call record (HTTP %s); the result has the line's view only",
+                    response.status_code,
+                )
+                return {}
+            data: dict[str, Any] = response.json()
+            if not data.get("writes_pending") or time.monotonic() > deadline:
+                return data
+            await asyncio.sleep(0.1)
 
     # --- the media stream ---------------------------------------------------------------------------------
 

@@ -57,6 +57,8 @@ async def get_call(request: Request, call_sid: CallSid) -> dict[str, Any]:
         row["timeline"] = [e.model_dump(mode="json") for e in live.timeline]
         row["turns"] = [t.model_dump(mode="json") for t in live.turns]
         row["prompts_played"] = [p.model_dump(mode="json") for p in live.prompts]
+    # Writes of this call still queued for the store (it is slow, or down): the stored fields are behind until 0.
+    row["writes_pending"] = services.desk.ledger.outbox.pending_for(call_sid)
     return dict(row)
 
 

@@ -61,3 +61,17 @@ async def test_a_spool_that_cannot_be_written_is_logged_and_the_record_is_still_
     assert stored == [record]
     assert f"could not spool call {record.call_sid}" in caplog.text
     await outbox.aclose()
+
+
+async def test_pending_for_counts_one_calls_writes_still_queued(tmp_path: Path) -> None:
+    release = threading.Event()
+    outbox = Outbox(tmp_path, deadline_s=0.01)
+    mine, other = "CA" + "4" * 32, "CA" + "5" * 32
+    await outbox.put(f"call:{mine}", lambda: release.wait(5), wait=False)  # the writer is held on this one
+    await outbox.put(f"set_handoff_status:{mine}:1", lambda: None, wait=False)
+    await outbox.put(f"log_event:{other}:2", lambda: None, wait=False)
+    assert (outbox.pending_for(mine), outbox.pending_for(other), outbox.pending_for("CA" + "6" * 32)) == (2, 1, 0)
+    release.set()
+    assert await outbox.flush(5)
+    assert outbox.pending_for(mine) == 0
+    await outbox.aclose()

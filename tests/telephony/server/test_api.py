@@ -81,6 +81,7 @@ async def test_the_call_record_has_transcript_package_routing_attempts_and_outco
     assert [a["outcome"] for a in record["dial_attempts"]] == ["busy", "busy"]
     assert record["voicemails"][0]["recording_sid"].startswith("RE")
     assert record["handoff"]["status"] == "voicemail"
+    assert record["writes_pending"] == 0  # everything the call wrote is stored: what is shown is the stored state
 
 
 async def test_each_package_is_delivered_signed_to_the_help_desk(
