@@ -189,8 +189,9 @@ class CallerEars:
 
     def frames(self, payload: bytes, t_ms: int) -> list[tuple[int, bytes]]:
         """Decode one media payload of any size into (t_ms, 20 ms PCM) frames; a part frame waits for the rest."""
-        if len(payload) == ULAW_FRAME_BYTES and not self._remainder:
-            return [(t_ms, self._decoder.decode(payload))]
+        pcm = self.frame(payload)
+        if pcm is not None:
+            return [(t_ms, pcm)]
         data = self._remainder + payload
         whole = len(data) - len(data) % ULAW_FRAME_BYTES
         self._remainder = data[whole:]
