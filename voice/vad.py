@@ -204,6 +204,11 @@ class BargeInDetector:
         self._run = 0
         self._run_start = 0
 
+    @property
+    def counting(self) -> bool:
+        """A voiced run is under way that may yet become a barge-in."""
+        return self._armed and self._run > 0
+
     def feed(self, voiced: bool, t_ms: int) -> int | None:
         """Take one frame's VAD decision; return the voiced run's onset the first time it is long enough."""
         if not self._armed:

@@ -6,7 +6,7 @@ protocols say the least each outside part must do.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,14 +27,23 @@ if TYPE_CHECKING:
     from telephony.calls.session import CallSession
 
 
+MAX_READ_BATCH = 5  # the most media messages a transport may gather into one read (`Transport.read_promptly`)
+
+
 class Transport(Protocol):
     """The websocket, as the session needs it."""
 
     async def send(self, text: str) -> None: ...
+    def send_now(self, texts: Sequence[str]) -> bool:
+        """Write these messages at once, in one write, if the socket can take them now; False (nothing sent)
+        when it cannot: they are then sent one by one with `send`."""
+        ...
+
     async def close(self, code: int = 1000) -> None: ...
     def read_promptly(self, promptly: bool) -> None:
         """While True, each inbound message is read as it comes, not batched with the next (the caller's
-        utterance may end with the next frames, and the reply must not wait for one more)."""
+        utterance may end with the next frames, or their voice may be about to cut the bot off, and neither the
+        reply nor the `clear` must wait for more). Otherwise up to `MAX_READ_BATCH` may be read together."""
 
 
 class Synthesizer(Protocol):

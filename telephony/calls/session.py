@@ -40,7 +40,7 @@ from telephony.calls.admission import TICKET_PARAMETER
 from telephony.calls.hearing import CallerEars, NoiseDropped, RecognitionWorker
 from telephony.calls.lookups import route, run_tool
 from telephony.calls.playout import Playout
-from telephony.calls.ports import SessionConfig, SessionDeps, Transport
+from telephony.calls.ports import MAX_READ_BATCH, SessionConfig, SessionDeps, Transport
 from telephony.calls.records import CallDecision, CallRecord, PromptRecord, TurnLatency, TurnRecord
 from telephony.calls.speaker import PromptSpeaker
 from telephony.twilio.protocol import (
@@ -63,7 +63,10 @@ log = logging.getLogger(__name__)
 StreamEnd = Literal["server_closed", "caller_stop", "dropped", "transferred"]
 _SETTLE_POLL_S = 0.0005
 POLICY_VIOLATION = 1008  # websocket close code for a stream we refuse
-PROMPT_READ_FRAMES = 3  # the end-of-speech window's last frames are read as they come (reads batch up to 3)
+# The end-of-speech window's last frames are read as they come: asked this many frames ahead, the read that
+# asks holds no frame past the closing one, however a batch of MAX_READ_BATCH messages falls (and one more, for
+# a read that finds a message more than its batch, the server having been busy when the socket was ready).
+PROMPT_READ_FRAMES = MAX_READ_BATCH
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class CallSession:
         self._failing: asyncio.Future[None] | None = None  # handing the call on after its recogniser failed
         self.refused = False  # not admitted: this stream never speaks for any call
         self._live = False  # counted in the live-calls gauge
+        self._progress_due = False  # a save of the call's progress is to be queued at the end of this step
 
     @property
     def call_sid(self) -> str | None:
@@ -126,14 +130,17 @@ class CallSession:
 
     def receive_now(self, text: str) -> StreamEvent | BargedIn | None:
         """Handle one message at once when that needs no waiting, from the socket's own callback: inbound
-        audio, nearly all of a call. What needs waiting is returned for `handle`, which the websocket loop
-        awaits in order: any other event, parsed, or a barge-in whose `clear` is still to send. Never raises
-        for bad input."""
+        audio, nearly all of a call, and the marks Twilio echoes as prompts finish. What needs waiting is
+        returned for `handle`, which the websocket loop awaits in order: any other event, parsed, or a
+        barge-in whose `clear` is still to send. Never raises for bad input."""
         if self.refused:
             return None
         event = self.protocol.receive(text)
         if type(event) is MediaReceived and not self.closing:
             return self._hear(event)
+        if type(event) is MarkEchoed:  # as `handle` would, without waking the websocket loop for it
+            self._on_mark(event)
+            return None
         return event
 
     async def handle(self, event: StreamEvent | BargedIn) -> None:
@@ -173,25 +180,30 @@ class CallSession:
 
     def _hear_frame(self, t_ms: int, pcm: bytes) -> BargedIn | None:
         self.clock_ms = t_ms + FRAME_MS
-        vad = self.ears.listen(pcm, t_ms, self._worker)
-        if self.ears.endpoint.in_speech or self._reads_prompt:
-            self._mind_the_window()
+        ears = self.ears
+        vad = ears.listen(pcm, t_ms, self._worker)
         barged = None
         if self.playout.interruptible:
-            onset = self.ears.barge_in.feed(self.ears.endpoint.last_voiced, t_ms)
+            onset = ears.barge_in.feed(ears.endpoint.last_voiced, t_ms)
             if onset is not None:
                 barged = self._cut_off(onset, "speech")
+        if self._reads_prompt or ears.endpoint.in_speech or ears.barge_in.counting:
+            self._mind_the_window()
         if vad is not None:  # nearly every frame changes nothing: not even a call to note it
             self._note_heard(vad)
         return barged
 
     def _mind_the_window(self) -> None:
-        """Near the end of the end-of-speech window, the socket reads each message as it comes: the frame that
-        closes the window, and so the reply, must not wait for a partner in a batched read (`read_promptly`)."""
-        closing = self.ears.endpoint.closing_within(PROMPT_READ_FRAMES)
-        if closing != self._reads_prompt:
-            self._reads_prompt = closing
-            self.transport.read_promptly(closing)
+        """The socket reads each message as it comes near the end of the end-of-speech window, and while the
+        caller's voice over the bot may become a barge-in: the frame that closes the window (and so the reply),
+        or the one that cuts the bot off, must not wait for partners in a batched read (`read_promptly`)."""
+        ears = self.ears
+        prompt = ears.endpoint.closing_within(PROMPT_READ_FRAMES) or (
+            self.playout.interruptible and ears.barge_in.counting
+        )
+        if prompt != self._reads_prompt:
+            self._reads_prompt = prompt
+            self.transport.read_promptly(prompt)
 
     def _note_heard(self, vad: SpeechStarted | SpeechEnded | NoiseDropped) -> None:
         if type(vad) is SpeechStarted:
@@ -408,7 +420,15 @@ class CallSession:
         self._keep_decision(decision)
 
     def _keep_progress(self) -> None:
-        if self.record is not None and self.deps.desk is not None:
+        """Save the call as it now is, once this step is over: a decision made in the same step saves the
+        record with it, and this save is dropped (a turn and the decision it led to are one save, not two)."""
+        if self.record is not None and self.deps.desk is not None and not self._progress_due:
+            self._progress_due = True
+            asyncio.get_running_loop().call_soon(self._save_progress)
+
+    def _save_progress(self) -> None:
+        if self._progress_due and self.record is not None and self.deps.desk is not None:
+            self._progress_due = False
             self._background(self.deps.desk.progressed(self.record))
 
     def _keep_decision(self, decision: CallDecision) -> None:
@@ -423,6 +443,7 @@ class CallSession:
             self.deps.metrics.handoff(package.reason.category, package.reason.trigger, queue)
         self._note("decision", decision=decision.kind, reason=decision.reason)
         if self.deps.desk is not None:
+            self._progress_due = False  # this save holds it
             self._background(self.deps.desk.decided(self.record))
 
     def _background(self, work: Awaitable[None]) -> None:

@@ -69,8 +69,13 @@ class PromptSpeaker:
     ) -> bool:
         """Send the frames, then the prompt's mark; False when a barge-in cut it off while sending."""
         self.idle.clear()
-        first = True
-        for frame in self._protocol.media_frames(audio, SEND_BYTES, pad_to=ULAW_FRAME_BYTES):
+        frames = self._protocol.media_frames(audio, SEND_BYTES, pad_to=ULAW_FRAME_BYTES)
+        mark = self._protocol.mark(prompt.mark)
+        if self._cleared.is_set() and not self.moot(say, generation) and self._transport.send_now([*frames, mark]):
+            on_first_frame()  # the whole prompt in one write: Twilio plays its frames in order
+            return True
+        first = True  # the socket is busy (or a barge-in's `clear` is due): frame by frame, each checked
+        for frame in frames:
             if not self._cleared.is_set():  # a barge-in's `clear` is on its way: it would drop this too
                 await self._cleared.wait()
             if self.moot(say, generation):
@@ -79,5 +84,5 @@ class PromptSpeaker:
             if first:
                 first = False
                 on_first_frame()
-        await self._transport.send(self._protocol.mark(prompt.mark))
+        await self._transport.send(mark)
         return True

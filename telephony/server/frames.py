@@ -16,10 +16,14 @@ frame boundary, so nothing is parsed twice or skipped.
 Reads can also be batched (`read_batch`, the server's `media_read_batch`): once a stream's media flows, its
 socket's receive low-water mark (SO_RCVLOWAT) is raised so that the kernel reports it readable only when about
 `read_batch` media messages wait, and one read takes them all. A read costs the server about as much CPU as
-the message it carries, so three messages a read save two thirds of that part, for at most 40 ms more delay.
+the message it carries, so five messages a read save four fifths of that part, for at most 80 ms more delay.
 The application asks for prompt reads where a message must not wait (`promptly`: the frames that may end a
-caller's utterance). A socket that goes quiet for a sweep (`read_sweep_s`: the last message before a pause,
-a `stop`, a close) has the mark lowered at once, so nothing is held for a partner that never comes.
+caller's utterance, and the caller's voice over the bot, which may be a barge-in). A socket that goes quiet
+for a sweep (`read_sweep_s`, or two batches' time if longer: the last message before a pause, a `stop`, a
+close) has the mark lowered at once, so nothing is held for a partner that never comes.
+
+The application may also write a run of text messages in one write (`send_now`: a prompt's audio and its
+mark), framed here as websockets frames them, when the connection is open and its buffer takes writes.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -46,6 +51,7 @@ _TEXT, _BINARY = 0x1, 0x2
 _CONTROL = 0x8  # close 0x8, ping 0x9, pong 0xA: at most 125 bytes, never fragmented
 _MASKED = 0x80
 _LENGTH_16 = 126  # the 7-bit length field says: a 16-bit length follows
+_LENGTH_64 = 127  # ... a 64-bit length follows
 log = logging.getLogger(__name__)
 
 # The application may take text messages straight from the socket's callback, while it waits for the next one:
@@ -59,7 +65,8 @@ DIRECT_LEFT = "handoff.left"
 DIRECT_ERROR = "handoff.error"
 DirectReader = Callable[[str], object | None]
 QUEUE_HIGH_WATER = 64  # messages waiting for the application (1.3 s of audio) before the socket is paused
-READ_SWEEP_S = 0.1  # how often batched sockets are checked for having gone quiet
+READ_SWEEP_S = 0.1  # how often batched sockets are checked for having gone quiet, at the most
+MEDIA_MESSAGE_S = 0.02  # Twilio sends a media message every 20 ms
 STEADY_READS = 10  # reads of one message each, of about one size, before reads are batched (200 ms of media)
 
 
@@ -136,7 +143,7 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         self._pending = bytearray()  # the start of a frame not yet whole
         self._direct: DirectReader | None = None  # the application's reader of messages, if it registered one
         self._app_waiting = False  # the application is waiting in receive(): a message may go straight to it
-        self.reads = 0  # reads of the socket so far: the sweeper's sign of life
+        self.read_lately = False  # read since the sweeper last looked: its sign of life
         self._steady_bytes = 0  # the size of the last run of reads of one message each, about the same size
         self._steady_reads = 0  # reads in that run
         self.batched = False  # the socket's low-water mark is raised now: reads wait for `read_batch` messages
@@ -146,7 +153,11 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:  # the upgrade was accepted by websockets: offer the direct path with the scope
-            scope["extensions"][DIRECT_EXTENSION] = {"register": self._register_direct, "promptly": self._promptly}
+            scope["extensions"][DIRECT_EXTENSION] = {
+                "register": self._register_direct,
+                "promptly": self._promptly,
+                "send_now": self._send_now,
+            }
 
     def _register_direct(self, reader: DirectReader) -> None:
         self._direct = reader
@@ -156,6 +167,34 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         if promptly:
             self.unbatch()
 
+    def _send_now(self, texts: Sequence[str]) -> bool:
+        """Write text messages in one write, framed here as websockets frames them (a server's frames are not
+        masked, and no extension is in use); False, with nothing written, unless the connection is open and
+        its buffer takes writes now: the application then sends them the usual way, waiting as it must."""
+        transport = self.transport
+        if (
+            self.close_sent
+            or not self.handshake_complete
+            or self.conn.state is not State.OPEN
+            or not self.writable.is_set()
+            or transport is None
+            or transport.is_closing()
+        ):
+            return False
+        parts: list[bytes] = []
+        for text in texts:
+            data = text.encode()
+            size = len(data)
+            if size < _LENGTH_16:
+                parts.append(bytes((_FIN_NO_RSV | _TEXT, size)))
+            elif size <= 0xFFFF:
+                parts.append(struct.pack("!BBH", _FIN_NO_RSV | _TEXT, _LENGTH_16, size))
+            else:
+                parts.append(struct.pack("!BBQ", _FIN_NO_RSV | _TEXT, _LENGTH_64, size))
+            parts.append(data)
+        transport.write(b"".join(parts))
+        return True
+
     async def receive(self) -> Any:
         self._app_waiting = True
         try:
@@ -164,7 +203,7 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
             self._app_waiting = False
 
     def data_received(self, data: bytes) -> None:
-        self.reads += 1
+        self.read_lately = True
         if self._short_path:
             if not self._pending and self._read_whole(data):  # the usual read: asks nothing more of the connection
                 if not self.batched and self.read_batch > 1 and not self._prompt_reads:
@@ -239,7 +278,9 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_sent or not self._set_low_water(message_bytes * (self.read_batch - 1) + message_bytes // 2):
             return
         self.batched = True
-        _QuietSweeper.watch(self, self.read_sweep_s)
+        # A batched socket is read once a batch has come: a sweep must wait for two, or it would find streams
+        # that are flowing quiet, and unbatch them.
+        _QuietSweeper.watch(self, max(self.read_sweep_s, 2 * self.read_batch * MEDIA_MESSAGE_S))
 
     def unbatch(self) -> None:
         """Read whatever the socket holds at once again (the sweeper found it quiet, or the application asked);
@@ -327,7 +368,7 @@ class _QuietSweeper:
 
     def __init__(self, every_s: float) -> None:
         self._every_s = every_s
-        self._watched: weakref.WeakKeyDictionary[MediaWebSocketProtocol, int] = weakref.WeakKeyDictionary()
+        self._watched: weakref.WeakSet[MediaWebSocketProtocol] = weakref.WeakSet()
         self._timer: asyncio.TimerHandle | None = None
 
     @classmethod
@@ -337,20 +378,21 @@ class _QuietSweeper:
         sweeper = cls._by_loop.get(loop)
         if sweeper is None:
             sweeper = cls._by_loop[loop] = cls(every_s)
-        sweeper._watched[protocol] = protocol.reads  # its reads at the last sweep
+        protocol.read_lately = False
+        sweeper._watched.add(protocol)
         if sweeper._timer is None:
             sweeper._timer = loop.call_later(sweeper._every_s, sweeper._sweep)
 
     def _sweep(self) -> None:
         self._timer = None
-        for protocol, reads in list(self._watched.items()):
+        for protocol in list(self._watched):  # a flag a socket: no weak reference made again at each sweep
             if not protocol.batched:  # closed, or lowered already
-                del self._watched[protocol]
-            elif protocol.reads == reads:
-                del self._watched[protocol]
-                protocol.unbatch()
+                self._watched.discard(protocol)
+            elif protocol.read_lately:
+                protocol.read_lately = False
             else:
-                self._watched[protocol] = protocol.reads
+                self._watched.discard(protocol)
+                protocol.unbatch()
         if self._watched:
             self._timer = asyncio.get_running_loop().call_later(self._every_s, self._sweep)
 

@@ -9,7 +9,7 @@ happens, the session's `end()` runs, so the caller's words are kept and the call
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 
 from fastapi import APIRouter, WebSocket
@@ -36,6 +36,7 @@ class WebSocketTransport:
         self.closed = False
         direct = ws.scope.get("extensions", {}).get(DIRECT_EXTENSION) or {}
         self._promptly: Callable[[bool], None] | None = direct.get("promptly")
+        self._write_now: Callable[[Sequence[str]], bool] | None = direct.get("send_now")
 
     def read_promptly(self, promptly: bool) -> None:
         if self._promptly is not None:  # under our uvicorn protocol, whose reads may be batched
@@ -48,6 +49,11 @@ class WebSocketTransport:
             await self._ws.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
+
+    def send_now(self, texts: Sequence[str]) -> bool:
+        if self.closed or self._write_now is None or self._ws.application_state is not WebSocketState.CONNECTED:
+            return False
+        return self._write_now(texts)
 
     async def close(self, code: int = 1000) -> None:
         if self.closed:

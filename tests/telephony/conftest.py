@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +93,18 @@ class RecordingTransport:
         self.sent: list[dict[str, object]] = []
         self.closed_with: int | None = None
         self.prompt_reads: list[bool] = []  # each change of `read_promptly`, in order
+        self.busy = False  # `send_now` refuses, as a socket whose buffer is full does
+        self.writes: list[int] = []  # messages in each `send_now` write
 
     async def send(self, text: str) -> None:
         self.sent.append(json.loads(text))
+
+    def send_now(self, texts: Sequence[str]) -> bool:
+        if self.busy:  # a socket that cannot take a write now: the session sends one by one
+            return False
+        self.sent.extend(json.loads(text) for text in texts)
+        self.writes.append(len(texts))
+        return True
 
     async def close(self, code: int = 1000) -> None:
         self.closed_with = code

@@ -218,6 +218,18 @@ def test_barge_in_rearms_only_on_reset() -> None:
     assert [detector.feed(True, t) for t in (80, 100)] == [None, 80]
 
 
+def test_barge_in_is_counting_exactly_while_a_voiced_run_may_still_become_one() -> None:
+    detector = BargeInDetector(VadConfig(barge_in_ms=60))
+    counting = []
+    for voiced in (False, True, False, True, True, True, True):
+        detector.feed(voiced, 0)
+        counting.append(detector.counting)
+    # a run counts from its first voiced frame; a gap ends it; once it fires, nothing counts until reset
+    assert counting == [False, True, False, True, True, False, False]
+    detector.reset()
+    assert not detector.counting
+
+
 def test_barge_in_from_real_speech_via_last_voiced(speech: bytes) -> None:
     config = VadConfig()
     endpoint, barge_in = EndpointDetector(config), BargeInDetector(config)

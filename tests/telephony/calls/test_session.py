@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from telephony.calls.ports import SessionConfig, SessionDeps
+from telephony.calls.records import CallRecord
 from telephony.calls.registry import CallRegistry
 from telephony.calls.session import BargedIn, CallSession
 from tests.telephony.conftest import CALL_SID, FixedSynthesizer, RecordingTransport, StreamScript, voiced_ulaw
@@ -22,6 +23,31 @@ from voice.recognition import LocalRecognition
 from voice.vad import VadConfig
 
 PROMPTS = FirstDialogPrompts()
+
+
+class SavesSeen:
+    """The desk as the call sees it: what each save was asked to keep (turns and decision at the time)."""
+
+    def __init__(self) -> None:
+        self.saves: list[tuple[str, int, str | None]] = []
+
+    def _seen(self, kind: str, record: CallRecord) -> None:
+        self.saves.append((kind, len(record.turns), record.decision.kind if record.decision else None))
+
+    async def progressed(self, record: CallRecord) -> None:
+        self._seen("progressed", record)
+
+    async def decided(self, record: CallRecord) -> None:
+        self._seen("decided", record)
+
+    async def carry_out(self, record: CallRecord) -> bool:
+        return False
+
+    async def ready_to_move(self, record: CallRecord, announced: Awaitable[object]) -> None:
+        await announced
+
+    async def ended(self, record: CallRecord) -> None:
+        self._seen("ended", record)
 
 
 class Call:
@@ -124,6 +150,23 @@ async def test_caller_talking_over_the_bot_gets_clear_and_the_cut_is_recorded(di
     assert call.record.prompts[0].played is False
 
 
+async def test_a_turn_is_saved_as_it_comes_and_a_turn_that_decides_is_saved_once_with_its_decision() -> None:
+    """The call is kept from its start and at each turn; the turn that leads to a decision is kept by the
+    decision's save, not by a second one a moment before it."""
+    call = Call(["hello there", "agent please"])
+    desk = SavesSeen()
+    call.session.deps.desk = desk
+    await call.begin()
+    await call.echo_marks()
+    await call.speak()
+    await call.until(lambda: len(desk.saves) >= 2)
+    await call.echo_marks()
+    await call.speak()
+    await call.until(lambda: any(kind == "decided" for kind, _, _ in desk.saves))
+    await asyncio.sleep(0.05)  # a second save of that turn would be queued by now
+    assert desk.saves == [("progressed", 1, None), ("progressed", 3, None), ("decided", 5, "handoff")]
+
+
 async def test_the_transfer_announcement_cannot_be_talked_over() -> None:
     call = Call(["agent please", "hello hello"], prompt_ms=3000)
     await call.begin()
@@ -136,14 +179,15 @@ async def test_the_transfer_announcement_cannot_be_talked_over() -> None:
 
 async def test_audio_is_heard_at_once_even_while_the_caller_could_cut_the_bot_off() -> None:
     """From the socket's callback, every frame is heard there and then, a prompt that may be talked over
-    playing or not; anything else comes back to be handled in order."""
+    playing or not; what needs waiting (a key pressed: it may send a `clear`) comes back to be handled in order."""
     call = Call(["hello there"], prompt_ms=3000, direct=True)
     await call.begin()  # the greeting (interruptible) is playing
     assert call.session.playout.interruptible
     assert call.session.receive_now(call.twilio.silence(20)[0]) is None
     await call.echo_marks()  # it has played: nothing can be cut off now
     assert call.session.receive_now(call.twilio.silence(20)[0]) is None
-    assert call.session.receive_now(call.twilio.mark("not-a-prompt")) is not None  # not audio: handled in order
+    assert call.session.receive_now(call.twilio.mark("not-a-prompt")) is None  # a mark needs no waiting
+    assert call.session.receive_now(call.twilio.dtmf("5")) is not None  # a key: handled in order
     await call.speak()
     await call.until(lambda: len(call.record.turns) >= 2)
     assert call.record.turns[1].text == "hello there"
@@ -168,6 +212,16 @@ async def test_a_barge_in_heard_from_the_socket_callback_is_cut_off_at_once_and_
     await call.session.handle(left)
     assert len(call.transport.events("clear")) == 1
     assert [e.kind for e in call.record.timeline].count("barge_in") == 1
+
+
+async def test_a_mark_read_from_the_socket_callback_is_handled_there_and_nothing_is_left_for_handle() -> None:
+    """Marks need no waiting: the prompt is played, and the dialog told, without waking the websocket loop."""
+    call = Call(["hello there"], direct=True)
+    await call.begin()
+    [greeting] = call.transport.marks()
+    assert call.session.receive_now(call.twilio.mark(greeting)) is None
+    assert [e.kind for e in call.record.timeline].count("prompt_played") == 1
+    assert not call.session.playout.speaking
 
 
 @pytest.mark.parametrize(
@@ -327,6 +381,27 @@ async def test_a_dialog_that_raises_hands_the_caller_on_with_what_they_said() ->
     assert decision.package.reason.trigger == "dialog_error"
     assert "my prescription refill is stuck" in decision.package.transcript[-1].text  # what they said goes along
     assert any(e.kind == "dialog_error" for e in call.record.timeline)
+
+
+async def test_reads_turn_prompt_while_the_caller_talks_over_the_bot_until_the_barge_in_is_heard() -> None:
+    """A batched read would hold the frame that completes a barge-in for its partners, and the bot would talk on
+    over the caller: from the first voiced frame over an interruptible prompt, each message is read as it comes,
+    and reads batch again once the bot has been cut off."""
+    call = Call(["hello there"], prompt_ms=3000, direct=True)
+    await call.begin()
+    for text in call.twilio.silence(400):
+        call.session.receive_now(text)
+    assert call.transport.prompt_reads == []  # the bot talks and the caller is quiet: reads may batch
+    asked_at = None
+    for index, text in enumerate(call.twilio.frames(voiced_ulaw(600))):
+        left = call.session.receive_now(text)
+        if call.transport.prompt_reads and asked_at is None:
+            asked_at = index
+        if left is not None:
+            break
+    assert asked_at == 0  # asked at the first voiced frame, long before the barge-in is complete
+    assert isinstance(left, BargedIn)
+    assert call.transport.prompt_reads == [True, False]  # and released when the bot was cut off
 
 
 async def test_reads_turn_prompt_only_for_the_last_frames_of_the_end_of_speech_window() -> None:

@@ -45,3 +45,21 @@ async def test_an_interruptible_prompt_asked_for_before_a_barge_in_is_dropped_no
     voice.cleared()
     assert await voice.send(say, prompt, b"\xff" * 3200, generation, lambda: None) is False
     assert not transport.sent
+
+
+async def test_a_prompt_goes_out_in_one_write_when_the_socket_takes_it_and_frame_by_frame_when_not() -> None:
+    """One write per prompt saves a send per 200 ms of audio; a socket that cannot take it now gets the same
+    messages one by one, each checked for a barge-in, as before."""
+    sent_by_write: list[list[dict[str, object]]] = []
+    for busy in (False, True):
+        voice, transport, _ = speaker()
+        transport.busy = busy
+        say = Say("Your order ships today.", "p4")
+        prompt = Playout().start("p4", say.text, 400, 0, cached=True, interruptible=True)
+        first_frames: list[int] = []
+        assert await voice.send(say, prompt, b"\xff" * 3200, voice.generation, lambda: first_frames.append(1))
+        assert first_frames == [1]  # the reply is measured once, at its first frame
+        assert transport.writes == ([] if busy else [3])  # 400 ms: two media messages and the mark, in one write
+        sent_by_write.append(transport.sent)
+    assert [m["event"] for m in sent_by_write[0]] == ["media", "media", "mark"]
+    assert sent_by_write[0] == sent_by_write[1]

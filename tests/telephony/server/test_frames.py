@@ -383,3 +383,36 @@ async def test_a_batched_stream_that_goes_quiet_is_read_at_the_next_sweeps(monke
         assert await asyncio.wait_for(close_code_of(reader), 2.0) == 1000
         writer.close()
     assert direct[-1].startswith("now:last:")
+
+
+# --- writes of several messages at once ------------------------------------------------------------------
+
+
+def sending_app(accepted: list[bool]) -> FastAPI:
+    """On any message: three messages written at once (7-bit, 16-bit and 64-bit lengths), one sent the usual
+    way, then a close, and a write at once tried after it."""
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def endpoint(ws: WebSocket) -> None:
+        await ws.accept()
+        send_now = ws.scope["extensions"][DIRECT_EXTENSION]["send_now"]
+        await ws.receive()
+        accepted.append(send_now(["short", "é" * 600, "x" * 70_000]))
+        await ws.send_text("after")
+        await ws.close()
+        accepted.append(send_now(["too late"]))
+
+    return app
+
+
+async def test_messages_written_at_once_reach_a_real_client_whole_and_in_order_and_none_once_closed() -> None:
+    accepted: list[bool] = []
+    async with serve_in_process(sending_app(accepted)) as base:
+        async with websockets.connect(base.replace("http://", "ws://") + "/ws", compression=None) as client:
+            await client.send("go")
+            got = [await client.recv() for _ in range(4)]
+            with pytest.raises(websockets.ConnectionClosedOK):
+                await client.recv()
+    assert got == ["short", "é" * 600, "x" * 70_000, "after"]
+    assert accepted == [True, False]  # after the close nothing is written: the app is told to send the usual way
