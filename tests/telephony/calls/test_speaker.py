@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from dialogs.actions import Say
 from telephony.calls.playout import Playout
@@ -57,7 +58,9 @@ async def test_a_prompt_goes_out_in_one_write_when_the_socket_takes_it_and_frame
         say = Say("Your order ships today.", "p4")
         prompt = Playout().start("p4", say.text, 400, 0, cached=True, interruptible=True)
         first_frames: list[int] = []
-        assert await voice.send(say, prompt, b"\xff" * 3200, voice.generation, lambda: first_frames.append(1))
+        assert await voice.send(
+            say, prompt, b"\xff" * 3200, voice.generation, functools.partial(first_frames.append, 1)
+        )
         assert first_frames == [1]  # the reply is measured once, at its first frame
         assert transport.writes == ([] if busy else [3])  # 400 ms: two media messages and the mark, in one write
         sent_by_write.append(transport.sent)

@@ -408,11 +408,13 @@ def sending_app(accepted: list[bool]) -> FastAPI:
 
 async def test_messages_written_at_once_reach_a_real_client_whole_and_in_order_and_none_once_closed() -> None:
     accepted: list[bool] = []
-    async with serve_in_process(sending_app(accepted)) as base:
-        async with websockets.connect(base.replace("http://", "ws://") + "/ws", compression=None) as client:
-            await client.send("go")
-            got = [await client.recv() for _ in range(4)]
-            with pytest.raises(websockets.ConnectionClosedOK):
-                await client.recv()
+    async with (
+        serve_in_process(sending_app(accepted)) as base,
+        websockets.connect(base.replace("http://", "ws://") + "/ws", compression=None) as client,
+    ):
+        await client.send("go")
+        got = [await client.recv() for _ in range(4)]
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await client.recv()
     assert got == ["short", "é" * 600, "x" * 70_000, "after"]
     assert accepted == [True, False]  # after the close nothing is written: the app is told to send the usual way
