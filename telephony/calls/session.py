@@ -427,7 +427,7 @@ class CallSession:
             asyncio.get_running_loop().call_soon(self._save_progress)
 
     def _save_progress(self) -> None:
-        if self._progress_due and self.record is not None and self.deps.desk is not None:
+        if self._progress_due and not self._ended and self.record is not None and self.deps.desk is not None:
             self._progress_due = False
             self._background(self.deps.desk.progressed(self.record))
 
@@ -597,7 +597,8 @@ class CallSession:
         """Nothing this call started is still running: what is left waits on the caller or on Twilio."""
         worker_idle = self._worker is None or self._worker.idle
         failing = self._failing is not None and not self._failing.done()
-        return worker_idle and self._actions.empty() and not self._acting and not self._tasks and not failing
+        quiet = not self._acting and not self._tasks and not self._progress_due and not failing
+        return worker_idle and self._actions.empty() and quiet
 
     async def settle(self) -> None:
         """Wait until the call is settled: a virtual clock advances only then (tests and replays)."""

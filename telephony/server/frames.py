@@ -385,7 +385,7 @@ class _QuietSweeper:
 
     def _sweep(self) -> None:
         self._timer = None
-        for protocol in list(self._watched):  # a flag a socket: no weak reference made again at each sweep
+        for protocol in list(self._watched):  # a flag on each socket: no weak reference made afresh each sweep
             if not protocol.batched:  # closed, or lowered already
                 self._watched.discard(protocol)
             elif protocol.read_lately:
