@@ -16,8 +16,9 @@ reply. What it measures:
 * **reply latency, server side**: each turn's `after_window_ms` from the call record, cached prompts apart;
 * **greeting latency**: `start` sent to the first greeting frame received;
 * **server CPU**: user+system seconds of the server process over the steady part of the run, per call and per
-  inbound media frame (all its work included, not only parsing; the load generator's own reads of the call
-  records, for the server-side latencies, come after the CPU is measured);
+  inbound media frame (all its work included, not only parsing; the harness's own requests, which no real
+  call makes, are not: the oracle scripts are registered before the CPU is measured, and the call records,
+  for the server-side latencies, are read after);
 * lost calls: any call that did not hear its greeting and every reply.
 
 Run it from the repository root in the project's environment; the target is 100 calls with p95 <= 100 ms::
@@ -261,12 +262,16 @@ class Caller:
             self.result.error = f"{type(exc).__name__}: {exc}"
         return self.result
 
-    async def _call(self, http: httpx.AsyncClient) -> None:
-        headers = {"Authorization": f"Bearer {API}"}
-        if self.texts:  # an oracle server hears these; a vosk server recognises the audio
+    async def register_script(self, http: httpx.AsyncClient) -> None:
+        """Tell an oracle server what this caller will say (a vosk server recognises the audio instead): the
+        test harness's set-up, done before the run's CPU is measured, as no real call asks it of the server."""
+        if self.texts:
             script = {"utterances": [{"text": t, "confidence": 0.95} for t in self.texts]}
+            headers = {"Authorization": f"Bearer {API}"}
             oracle = await http.post(f"{self.base}/api/oracle/{self.call_sid}", json=script, headers=headers)
             oracle.raise_for_status()
+
+    async def _call(self, http: httpx.AsyncClient) -> None:
         form = {"CallSid": self.call_sid, "AccountSid": "AC" + "0" * 32, "From": "+15551230000",
                 "To": "+15559870000", "CallStatus": "ringing", "Direction": "inbound"}  # fmt: skip
         url = self.base + "/twilio/voice"
@@ -439,6 +444,7 @@ async def run_point(
             await asyncio.sleep(ramp_s * index / max(calls, 1))
             return await caller.run(http)
 
+        await asyncio.gather(*(caller.register_script(http) for caller in callers))
         cpu_before, own_before, wall_before = cpu_seconds(pid), time.process_time(), time.perf_counter()
         monitor = asyncio.create_task(steady_state(pid, callers))
         results = await asyncio.gather(*(staggered(i, c) for i, c in enumerate(callers)))
