@@ -109,7 +109,7 @@ class CallSession:
         self._pending_turn: Heard | None = None  # waits for the reply prompt, to measure latency
         self._ended = False
         self._partial = ""
-        self._reads_prompt = False  # the transport reads each message at once (`_mind_the_window`)
+        self._reads_prompt = False  # the transport reads each message at once (`_pace_reads`)
         self._tasks: set[asyncio.Future[None]] = set()
         self._failing: asyncio.Future[None] | None = None  # handing the call on after its recogniser failed
         self.refused = False  # not admitted: this stream never speaks for any call
@@ -183,17 +183,19 @@ class CallSession:
         ears = self.ears
         vad = ears.listen(pcm, t_ms, self._worker)
         barged = None
+        pace = self._reads_prompt or ears.endpoint.in_speech  # most frames: neither, and nothing more is asked
         if self.playout.interruptible:
             onset = ears.barge_in.feed(ears.endpoint.last_voiced, t_ms)
             if onset is not None:
                 barged = self._cut_off(onset, "speech")
-        if self._reads_prompt or ears.endpoint.in_speech or ears.barge_in.counting:
-            self._mind_the_window()
+            pace = pace or ears.barge_in.counting
+        if pace:
+            self._pace_reads()
         if vad is not None:  # nearly every frame changes nothing: not even a call to note it
             self._note_heard(vad)
         return barged
 
-    def _mind_the_window(self) -> None:
+    def _pace_reads(self) -> None:
         """The socket reads each message as it comes near the end of the end-of-speech window, and while the
         caller's voice over the bot may become a barge-in: the frame that closes the window (and so the reply),
         or the one that cuts the bot off, must not wait for partners in a batched read (`read_promptly`)."""

@@ -119,15 +119,17 @@ class Transactions:
         `_claim_call` without the ORM, for the record saved at every turn: its statements are built once, with
         the values bound at execution, and no identity map or flush is paid for. A row this process has stored
         (`row_stored`) is only locked: the insert is tried only if it has gone since."""
-        if row_stored:
-            row = s.execute(self._call_locked, {"locked_sid": call_sid}).mappings().first()
-            if row is not None:
-                return dict(row)
-        s.execute(self._call_insert, {"call_sid": call_sid, "created_at": created_at, "updated_at": self._clock()})
-        row = s.execute(self._call_locked, {"locked_sid": call_sid}).mappings().first()
+        row = self._locked_call_row(s, call_sid) if row_stored else None
+        if row is None:
+            s.execute(self._call_insert, {"call_sid": call_sid, "created_at": created_at, "updated_at": self._clock()})
+            row = self._locked_call_row(s, call_sid)
         if row is None:  # inserted or there already, a line up: only a concurrent delete could cause this
             raise StoreError(f"call {call_sid} vanished while it was being written")
-        return dict(row)
+        return row
+
+    def _locked_call_row(self, s: Session | Connection, call_sid: str) -> dict[str, Any] | None:
+        row = s.execute(self._call_locked, {"locked_sid": call_sid}).mappings().first()
+        return dict(row) if row is not None else None
 
     def _update_call(self, s: Session | Connection, call_sid: str, values: Row) -> None:
         """Write `values` (by column name) onto the call's row, claimed in this transaction."""
