@@ -21,6 +21,8 @@ from voice.recognition import (
     CallRecognition,
     FinishUtterance,
     Heard,
+    ImmediateRecognition,
+    Recognised,
     RecognitionOp,
     RecognitionService,
     RecognizerFailed,
@@ -46,7 +48,9 @@ class RecognitionWorker:
     """Feeds one call's recognition in order, batching audio that piles up while a batch is being recognised.
 
     The recogniser is opened off the event loop when the worker starts; if it cannot be opened, or it fails
-    later (its engine died), `on_failure` is told once and nothing more is recognised.
+    later (its engine died), `on_failure` is told once and nothing more is recognised. A recognition that does
+    no waiting (`ImmediateRecognition`) is run in place as work comes due, and what it returns is reported from
+    the loop's next turn, as the worker's task would report it, but without the task's wake-up.
     """
 
     def __init__(
@@ -67,13 +71,15 @@ class RecognitionWorker:
         self._wakeup = asyncio.Event()
         self._closed = False
         self._running = True  # opening the recogniser counts as work in progress
+        self._now: ImmediateRecognition | None = None  # the recognition, once open, if it runs in place
+        self._unreported = 0  # results of work run in place, still to be reported
         self.failed = False
         self._task = asyncio.create_task(self._run(), name=f"recognition-{call_sid}")
 
     @property
     def idle(self) -> bool:
         """Nothing being recognised, and nothing queued but audio waiting to make up a batch."""
-        return not self._running and not self._due()
+        return not self._running and not self._unreported and not self._due()
 
     def start(self, t_ms: int) -> None:
         self._push(StartUtterance(t_ms))
@@ -87,7 +93,7 @@ class RecognitionWorker:
         else:
             self._ops.append(Audio(bytearray(pcm)))
         if self._due():
-            self._wakeup.set()
+            self._work_due()
 
     def settle(self) -> None:
         """The caller paused: have the recogniser decode what it has now (see `SettleUtterance`)."""
@@ -105,6 +111,10 @@ class RecognitionWorker:
         self._closed = True
         self._wakeup.set()
         await self._task
+        # Work run in place just before has its results reported on the loop's next turn; reporting one may run
+        # more, so this looks again after each turn.
+        while self._unreported:  # noqa: ASYNC110
+            await asyncio.sleep(0)
         if self._recognition is not None:
             with suppress(RecognizerFailed):  # its engine is gone already: nothing to release
                 await self._recognition.close()
@@ -112,7 +122,35 @@ class RecognitionWorker:
     def _push(self, op: RecognitionOp) -> None:
         if not self.failed:
             self._ops.append(op)
+            self._work_due()
+
+    def _work_due(self) -> None:
+        now = self._now
+        if now is None:
             self._wakeup.set()
+            return
+        ops, self._ops = self._ops, []
+        try:
+            results = now.run_now(ops)
+        except RecognizerFailed as exc:
+            self.failed = True  # nothing more is fed; the call hears of it as from the task, on the loop's next turn
+            self._ops.clear()
+            asyncio.get_running_loop().call_soon(self._fail, exc)
+            return
+        if results:
+            self._unreported += 1
+            asyncio.get_running_loop().call_soon(self._report_now, results)
+
+    def _report_now(self, results: list[Recognised]) -> None:
+        self._unreported -= 1
+        self._report(results)
+
+    def _report(self, results: list[Recognised]) -> None:
+        for result in results:
+            if isinstance(result, Heard):
+                self._on_final(result)
+            else:
+                self._on_partial(result)
 
     def _due(self) -> bool:
         """Work worth sending: anything but a short run of audio (which waits for more, or for its end)."""
@@ -129,6 +167,8 @@ class RecognitionWorker:
             return
         finally:
             self._running = False
+        if isinstance(self._recognition, ImmediateRecognition):
+            self._now = self._recognition  # from now on, work runs in place as it comes due; this waits to close
         while True:
             if not self._due() and not (self._closed and self._ops):
                 if self._closed:
@@ -145,11 +185,7 @@ class RecognitionWorker:
                 return
             finally:
                 self._running = False
-            for result in results:
-                if isinstance(result, Heard):
-                    self._on_final(result)
-                else:
-                    self._on_partial(result)
+            self._report(results)
 
     def _fail(self, exc: RecognizerFailed) -> None:
         log.warning("speech recognition failed on call %s: %s", self._call_sid, exc)

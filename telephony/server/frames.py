@@ -257,12 +257,26 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
                 texts.append(apply_mask(data[start:at], data[start - 4 : start]).decode())
             except UnicodeDecodeError:
                 return False  # the full path finds it foreign and leaves it to websockets
-        if len(texts) == 1:
-            self._read_direct(reader, texts[0])
-        else:
-            for text in texts:  # the first may leave work queued: the rest then wait behind it, in order
-                self._deliver(text)
+        self._read_run(reader, texts)
         return True
+
+    def _read_run(self, reader: DirectReader, texts: list[str]) -> None:
+        """A read's messages to the reader, one after the other, until one leaves work queued: the rest then
+        wait behind it, in order. Nothing the reader does from this callback can close the connection or end
+        the application's wait, so what `_deliver` asks of each message was settled once, by `_read_whole`."""
+        for index, text in enumerate(texts):
+            try:
+                left = reader(text)
+            except Exception as exc:  # the application's to handle, in its own task, as if receive() had raised
+                log.debug("a direct read failed; the application gets the error with the message", exc_info=True)
+                self._queue_with(text, DIRECT_ERROR, exc)
+            else:
+                if left is None:
+                    continue
+                self._queue_with(text, DIRECT_LEFT, left)
+            for later in texts[index + 1 :]:
+                self._deliver(later)
+            return
 
     def _note_steady(self, size: int) -> None:
         """Batch reads once they have settled into one message each of about the same size: media flowing."""

@@ -8,7 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from voice.oracle import OracleRecognizer, OracleRecognizerFactory, OracleUtterance
-from voice.recognition import Audio, FinishUtterance, Heard, LocalRecognition, RecognizerFailed, StartUtterance
+from voice.recognition import (
+    Audio,
+    FinishUtterance,
+    Heard,
+    ImmediateRecognition,
+    LocalRecognition,
+    RecognizerFailed,
+    StartUtterance,
+)
 from voice.vad import SpeechEnded
 
 CALL = "CA" + "1" * 32
@@ -67,3 +75,33 @@ async def test_an_inline_recogniser_that_raises_fails_the_call_s_recognition_not
     call = await LocalRecognition(Broken(), inline=True).open(CALL)
     with pytest.raises(RecognizerFailed, match="RuntimeError: engine gone"):
         await call.run(utterance())
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "executor"])
+async def test_only_an_inline_call_offers_to_run_in_place(inline: bool) -> None:
+    factory = OracleRecognizerFactory()
+    factory.register(CALL, [OracleUtterance("where is my order", 0.9)])
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        call = await LocalRecognition(factory, executor, inline=inline).open(CALL)
+        assert isinstance(call, ImmediateRecognition) is inline
+        if isinstance(call, ImmediateRecognition):
+            heard = [r for r in call.run_now(utterance()) if isinstance(r, Heard)]
+            assert [h.transcript.text for h in heard if h.transcript is not None] == ["where is my order"]
+        await call.close()
+
+
+async def test_an_inline_recogniser_that_raises_in_place_raises_recognizer_failed() -> None:
+    class Broken(OracleRecognizerFactory):
+        def new_recognizer(self, call_sid: str) -> OracleRecognizer:
+            recognizer = super().new_recognizer(call_sid)
+
+            def start_utterance(t_ms: int) -> None:
+                raise RuntimeError("engine gone")
+
+            recognizer.start_utterance = start_utterance  # type: ignore[method-assign]
+            return recognizer
+
+    call = await LocalRecognition(Broken(), inline=True).open(CALL)
+    assert isinstance(call, ImmediateRecognition)
+    with pytest.raises(RecognizerFailed, match="RuntimeError: engine gone"):
+        call.run_now(utterance())

@@ -18,7 +18,17 @@ from telephony.calls.hearing import (
     RecognitionWorker,
 )
 from voice.codec import FRAME_MS, PCM_FRAME_BYTES, ulaw_to_pcm16
-from voice.recognition import Audio, CallRecognition, FinishUtterance, Recognised, RecognitionOp, StartUtterance
+from voice.recognition import (
+    Audio,
+    CallRecognition,
+    FinishUtterance,
+    Heard,
+    Recognised,
+    RecognitionOp,
+    RecognizerFailed,
+    StartUtterance,
+)
+from voice.stt import Transcript
 from voice.vad import SpeechEnded, SpeechStarted, VadConfig
 from voice.wavfile import read_ulaw_wav
 
@@ -177,3 +187,70 @@ async def test_audio_still_waiting_when_the_call_ends_is_recognised() -> None:
     assert worker.idle  # a short run of audio waits for more: a virtual clock may move on
     await worker.close()
     assert sum(audio_bytes(batch) for batch in service.call.batches) == PCM_FRAME_BYTES
+
+
+# --- RecognitionWorker: a recognition that runs in place ----------------------------------------------------
+
+
+class InPlaceCall(RecordingCall):
+    """A recognition that does no waiting (`ImmediateRecognition`): records each batch as it is run in place,
+    answers each with a partial, and the end of an utterance with a final; or fails, when told to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = False
+
+    def run_now(self, ops: Sequence[RecognitionOp]) -> list[Recognised]:
+        if self.fail:
+            raise RecognizerFailed("engine gone")
+        self.batches.append(list(ops))
+        out: list[Recognised] = [Transcript("where", 0.9, 0, 100, (), False, "test")]
+        for op in ops:
+            if isinstance(op, FinishUtterance):
+                final = Transcript("where is my order", 0.9, 0, op.ended.end_ms, (), True, "test")
+                out.append(Heard(op.ended.start_ms, op.ended.end_ms, op.ended.last_voiced_ms, final, 0.0))
+        return out
+
+    async def run(self, ops: Sequence[RecognitionOp]) -> list[Recognised]:
+        return self.run_now(ops)
+
+
+class InPlaceService(OneCallService):
+    def __init__(self) -> None:
+        self.call = InPlaceCall()
+
+
+async def test_a_recognition_that_does_no_waiting_runs_as_work_comes_due_and_reports_on_the_next_turn() -> None:
+    service = InPlaceService()
+    finals: list[Heard] = []
+    partials: list[Transcript] = []
+    worker = RecognitionWorker(service, "CA1", finals.append, partials.append, lambda exc: None)
+    await asyncio.sleep(0)  # the recogniser is opened
+    worker.start(0)
+    for _ in range(AUDIO_BATCH_BYTES // PCM_FRAME_BYTES):
+        worker.audio(bytes(PCM_FRAME_BYTES))
+    # run in place, without a turn of the loop: no task was woken for it
+    assert [[type(op) for op in batch] for batch in service.call.batches] == [[StartUtterance], [Audio]]
+    assert partials == [] and not worker.idle  # reported from the loop's next turn, not from the frame's callback
+    await asyncio.sleep(0)
+    assert [p.text for p in partials] == ["where", "where"] and worker.idle
+    worker.finish(SpeechEnded(0, 900, 300), 0.0)
+    await worker.close()  # what was run just before the close is reported before it returns
+    assert [h.transcript.text for h in finals if h.transcript is not None] == ["where is my order"]
+
+
+async def test_a_recognition_that_fails_in_place_is_reported_once_and_fed_no_more() -> None:
+    service = InPlaceService()
+    failures: list[RecognizerFailed] = []
+    worker = RecognitionWorker(service, "CA1", lambda heard: None, lambda partial: None, failures.append)
+    await asyncio.sleep(0)
+    service.call.fail = True
+    worker.start(0)
+    assert failures == [] and worker.failed  # fed no more at once; the call hears of it on the next turn
+    await asyncio.sleep(0)
+    assert [str(f) for f in failures] == ["engine gone"]
+    service.call.fail = False
+    worker.start(100)
+    worker.audio(bytes(AUDIO_BATCH_BYTES))
+    await worker.close()
+    assert service.call.batches == [] and len(failures) == 1 and worker.idle
