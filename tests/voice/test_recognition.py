@@ -61,17 +61,20 @@ async def test_a_call_is_recognised_on_the_loop_when_inline_and_in_the_executor_
     assert on_the_loop is inline
 
 
+class Broken(OracleRecognizerFactory):
+    """Oracle ASR whose recognisers raise on the first audio, as an engine that has gone."""
+
+    def new_recognizer(self, call_sid: str) -> OracleRecognizer:
+        recognizer = super().new_recognizer(call_sid)
+
+        def accept(pcm8k: bytes) -> None:
+            raise RuntimeError("engine gone")
+
+        recognizer.accept = accept  # type: ignore[assignment, method-assign]
+        return recognizer
+
+
 async def test_an_inline_recogniser_that_raises_fails_the_call_s_recognition_not_the_loop() -> None:
-    class Broken(OracleRecognizerFactory):
-        def new_recognizer(self, call_sid: str) -> OracleRecognizer:
-            recognizer = super().new_recognizer(call_sid)
-
-            def accept(pcm8k: bytes) -> None:
-                raise RuntimeError("engine gone")
-
-            recognizer.accept = accept  # type: ignore[assignment, method-assign]
-            return recognizer
-
     call = await LocalRecognition(Broken(), inline=True).open(CALL)
     with pytest.raises(RecognizerFailed, match="RuntimeError: engine gone"):
         await call.run(utterance())
@@ -91,16 +94,6 @@ async def test_only_an_inline_call_offers_to_run_in_place(inline: bool) -> None:
 
 
 async def test_an_inline_recogniser_that_raises_in_place_raises_recognizer_failed() -> None:
-    class Broken(OracleRecognizerFactory):
-        def new_recognizer(self, call_sid: str) -> OracleRecognizer:
-            recognizer = super().new_recognizer(call_sid)
-
-            def start_utterance(t_ms: int) -> None:
-                raise RuntimeError("engine gone")
-
-            recognizer.start_utterance = start_utterance  # type: ignore[method-assign]
-            return recognizer
-
     call = await LocalRecognition(Broken(), inline=True).open(CALL)
     assert isinstance(call, ImmediateRecognition)
     with pytest.raises(RecognizerFailed, match="RuntimeError: engine gone"):
