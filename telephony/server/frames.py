@@ -265,18 +265,10 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         wait behind it, in order. Nothing the reader does from this callback can close the connection or end
         the application's wait, so what `_deliver` asks of each message was settled once, by `_read_whole`."""
         for index, text in enumerate(texts):
-            try:
-                left = reader(text)
-            except Exception as exc:  # the application's to handle, in its own task, as if receive() had raised
-                log.debug("a direct read failed; the application gets the error with the message", exc_info=True)
-                self._queue_with(text, DIRECT_ERROR, exc)
-            else:
-                if left is None:
-                    continue
-                self._queue_with(text, DIRECT_LEFT, left)
-            for later in texts[index + 1 :]:
-                self._deliver(later)
-            return
+            if self._read_direct(reader, text):
+                for later in texts[index + 1 :]:
+                    self._deliver(later)
+                return
 
     def _note_steady(self, size: int) -> None:
         """Batch reads once they have settled into one message each of about the same size: media flowing."""
@@ -352,16 +344,19 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
             self.read_paused = True  # resumed by receive() once the application has read the queue empty
             self.transport.pause_reading()
 
-    def _read_direct(self, reader: DirectReader, message: str) -> None:
-        """The application reads `message` now; what it leaves, or its failure, waits in the queue in order."""
+    def _read_direct(self, reader: DirectReader, message: str) -> bool:
+        """The application reads `message` now; what it leaves, or its failure, waits in the queue in order
+        (True: something was queued, and later messages must wait behind it)."""
         try:
             left = reader(message)
         except Exception as exc:  # the application's to handle, in its own task, as if receive() had raised
             log.debug("a direct read failed; the application gets the error with the message", exc_info=True)
             self._queue_with(message, DIRECT_ERROR, exc)
-            return
-        if left is not None:
-            self._queue_with(message, DIRECT_LEFT, left)
+            return True
+        if left is None:
+            return False
+        self._queue_with(message, DIRECT_LEFT, left)
+        return True
 
     def _queue_with(self, message: str, key: str, value: object) -> None:
         """A receive event with one more key than ASGI's (an application that does not know it ignores it)."""
