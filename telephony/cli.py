@@ -29,6 +29,24 @@ app.add_typer(users_app, name="users")
 review_app = typer.Typer(help="The review cycle: sample handoffs, mark verdicts, report, export scenarios.")
 review_app.info.no_args_is_help = True
 app.add_typer(review_app, name="review")
+
+YOUNG_COLLECTION_EVERY = 10_000  # container allocations between the collector's young passes (CPython: 700)
+
+
+def tune_collector() -> None:
+    """Fewer, cheaper garbage collections for a long-running server.
+
+    What start-up built (the bot pack's models, the engines) lives as long as the server: frozen out of the
+    collector's view, a full collection no longer walks it (it took 165 ms under 100 calls, a pause every caller
+    heard as a late reply). A call's work allocates many short-lived containers: with young passes every 10,000
+    allocations instead of 700, 100 calls under `bench/load.py` spent 19 ms in the collector instead of 136, with
+    no older pass, and its longest pause was 5 ms instead of 43."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, old)
+
+
 out = Console(soft_wrap=True)  # whole lines: a narrow pipe must not wrap what scripts read
 err = Console(stderr=True)
 
@@ -67,11 +85,7 @@ def serve(
         raise _fail(f"the speech engines could not start: {exc}") from None
     config = uvicorn_config(create_app(services), host=settings.host, port=settings.port,
                             log_level=settings.log_level, read_batch=settings.media_read_batch)  # fmt: skip
-    # What start-up built (the bot pack's models, the engines) lives as long as the server: frozen out of the
-    # garbage collector's view, a full collection no longer walks it (it took 165 ms under 100 calls, a pause
-    # every caller heard as a late reply).
-    gc.collect()
-    gc.freeze()
+    tune_collector()
     DrainingServer(config, services).run()  # SIGTERM: live calls finish or are handed on before it stops
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -242,3 +243,17 @@ def test_fixtures_month_fills_the_database_and_the_review_report_reads_it(tmp_pa
     assert (
         missing.returncode == 1 and "cannot read the scenario" in missing.stderr and "Traceback" not in missing.stderr
     )
+
+
+def test_the_server_freezes_what_start_up_built_and_passes_over_young_objects_every_10000_allocations() -> None:
+    from telephony import cli
+
+    before = gc.get_threshold()
+    try:
+        cli.tune_collector()
+        assert gc.get_threshold() == (cli.YOUNG_COLLECTION_EVERY, before[1], before[2])
+        assert cli.YOUNG_COLLECTION_EVERY == 10_000
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
