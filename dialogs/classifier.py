@@ -39,8 +39,10 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -101,27 +103,38 @@ class Synonyms:
 
 
 class _Block:
-    """One fitted TF-IDF vectorizer, as plain lookups: n-gram -> column, and the column's IDF weight."""
+    """One fitted TF-IDF vectorizer, as plain lookups: n-gram -> column, and the column's IDF weight.
 
-    def __init__(self, vectorizer: TfidfVectorizer, offset: int) -> None:
+    Character n-grams (`char_wb`) never cross a word, so a sentence's are its words' one after another: the
+    columns of each of `words` (the words the pack knows) are looked up once, when the classifier is built."""
+
+    def __init__(self, vectorizer: TfidfVectorizer, offset: int, words: Iterable[str] = ()) -> None:
         self.analyse = vectorizer.build_analyzer()
         self.columns: dict[str, int] = {term: int(col) + offset for term, col in vectorizer.vocabulary_.items()}
-        self.idf = np.asarray(vectorizer.idf_, dtype=np.float64)
-        self.offset = offset
+        self.idf: dict[int, float] = {offset + col: float(idf) for col, idf in enumerate(vectorizer.idf_)}
+        self.by_word = vectorizer.analyzer == "char_wb"
+        self.word_columns = {word: self.known(word) for word in words} if self.by_word else {}
+
+    def known(self, text: str) -> list[int]:
+        """The columns of the text's n-grams that are in the vocabulary, in the order the n-grams come."""
+        return [column for column in map(self.columns.get, self.analyse(text)) if column is not None]
 
     def features(self, text: str) -> tuple[list[int], list[float]]:
         """Sublinear TF times IDF, L2-normalised within the block (what TfidfVectorizer.transform computes)."""
-        counts: dict[int, int] = {}
-        for term in self.analyse(text):
-            column = self.columns.get(term)
-            if column is not None:
-                counts[column] = counts.get(column, 0) + 1
+        if self.by_word:
+            said = [self.word_columns.get(word) or self.known(word) for word in text.split()]  # or a new word's
+            counts = Counter(chain.from_iterable(said))  # each column once, in the order first said
+        else:
+            counts = Counter(self.known(text))
         if not counts:
             return [], []
-        columns = list(counts)
-        weights = [(1.0 + math.log(counts[c])) * self.idf[c - self.offset] for c in columns]
-        norm = math.sqrt(sum(w * w for w in weights))
-        return columns, [w / norm for w in weights]
+        idf = self.idf
+        weights = [idf[c] if n == 1 else (1.0 + math.log(n)) * idf[c] for c, n in counts.items()]  # 1 + log 1 is 1
+        squares = 0.0
+        for weight in weights:  # added in order, one by one: the same sum on every Python version
+            squares += weight * weight
+        norm = math.sqrt(squares)
+        return list(counts), [w / norm for w in weights]
 
 
 class _Scorer:
@@ -129,10 +142,12 @@ class _Scorer:
     scores normalised to sum to one (what SGDClassifier(loss="log_loss").predict_proba computes)."""
 
     def __init__(self, features: FeatureUnion, model: SGDClassifier) -> None:
+        vectorizers: list[TfidfVectorizer] = [vectorizer for _name, vectorizer in features.transformer_list]
+        words = [t for v in vectorizers if v.analyzer == "word" for t in v.vocabulary_ if " " not in t]
         self.blocks: list[_Block] = []
         offset = 0
-        for _name, vectorizer in features.transformer_list:
-            self.blocks.append(_Block(vectorizer, offset))
+        for vectorizer in vectorizers:
+            self.blocks.append(_Block(vectorizer, offset, words))
             offset += len(vectorizer.vocabulary_)
         self.coef = np.asarray(model.coef_, dtype=np.float64)
         self.intercept = np.asarray(model.intercept_, dtype=np.float64)
@@ -200,9 +215,9 @@ class IntentClassifier:
         self._model = model
         self._scorer = _Scorer(features, model)
         self._synonyms = synonyms
-        self._small_words = small_words
         self.labels: tuple[str, ...] = tuple(str(label) for label in model.classes_)
-        self._names = np.asarray(features.get_feature_names_out())
+        self._shown = _shown_words(features.get_feature_names_out(), small_words)
+        self._explains = np.asarray([word is not None for word in self._shown], dtype=bool)
 
     @classmethod
     def train(cls, pack: BotPack) -> IntentClassifier:
@@ -250,20 +265,24 @@ class IntentClassifier:
         if not text:
             return ()
         columns, values = self._scorer.features(text)
-        evidence = self._scorer.evidence(columns, values)
+        pushes = self._scorer.coef[:, columns]  # each label's coefficient of each feature said
+        evidence: np.ndarray = pushes @ values  # what `_Scorer.evidence` computes
         logistic = self._scorer.logistic(columns, values, evidence)
         probabilities = _shared(logistic)
         alone = np.where(evidence > 0, logistic, 0.0)  # a prior is not evidence (module docstring)
-        order = np.argsort(-probabilities)[:top]
-        return tuple(
+        order = np.argsort(-probabilities)[:top].tolist()
+        labels, shared, own = self.labels, probabilities.tolist(), alone.tolist()
+        said, explains = columns.tolist(), self._explains[columns]
+        explained = [
             Guess(
-                self.labels[i],
-                round(float(probabilities[i]), 3),
-                self._deciding_words(columns, values, int(i), text) if rank < _EXPLAINED else (),
-                round(float(alone[i]), 3),
+                labels[i],
+                round(shared[i], 3),
+                self._deciding_words(said, explains, values * pushes[i], text),
+                round(own[i], 3),
             )
-            for rank, i in enumerate(order)
-        )
+            for i in order[:_EXPLAINED]
+        ]
+        return (*explained, *(Guess(labels[i], round(shared[i], 3), (), round(own[i], 3)) for i in order[_EXPLAINED:]))
 
     def library_probabilities(self, normalised: str) -> np.ndarray:
         """scikit-learn's own predict_proba for the utterance: what the fast scorer must agree with (tests)."""
@@ -273,20 +292,32 @@ class IntentClassifier:
         """The probabilities `guesses` ranks, by the fast scorer."""
         return self._scorer.probabilities(*self._scorer.features(self.prepared(normalised)))
 
-    def _deciding_words(self, present: np.ndarray, data: np.ndarray, label: int, text: str) -> tuple[str, ...]:
-        """The caller's words whose features pushed hardest towards `label` (word n-grams only: readable)."""
-        weights = data * self._scorer.coef[label, present]
+    def _deciding_words(
+        self, present: list[int], explains: np.ndarray, pushed: np.ndarray, text: str
+    ) -> tuple[str, ...]:
+        """The caller's words whose features pushed hardest towards a label (word n-grams only: readable).
+
+        `pushed` is each present feature's value times the label's coefficient; `explains`, whether the feature
+        is a word n-gram that can explain (`_shown_words`). The features are taken hardest push first, as long
+        as they push towards the label at all."""
+        order = np.argsort(-pushed)
+        candidates = order[((pushed > 0) & explains)[order]].tolist()
         words: list[str] = []
-        for index in np.argsort(-weights):
-            if weights[index] <= 0:
-                break
-            name = str(self._names[present[index]])
-            if not name.startswith("words__"):
-                continue
-            feature = name.removeprefix("words__")
-            telling = any(word not in self._small_words for word in feature.split())  # "the" explains nothing
-            if telling and feature in text and feature not in words:
+        for index in candidates:
+            feature = self._shown[present[index]]
+            if feature is not None and feature in text and feature not in words:
                 words.append(feature)
-            if len(words) == _WORDS_SHOWN:
-                break
+                if len(words) == _WORDS_SHOWN:
+                    break
         return tuple(words)
+
+
+def _shown_words(names: Sequence[str], small_words: frozenset[str]) -> list[str | None]:
+    """By column: the word n-gram a feature is, if it can explain a guess (not all small words: "the" explains
+    nothing); None for character n-grams and small words."""
+    shown: list[str | None] = []
+    for name in names:
+        feature = str(name).removeprefix("words__") if str(name).startswith("words__") else None
+        telling = feature is not None and any(word not in small_words for word in feature.split())
+        shown.append(feature if telling else None)
+    return shown

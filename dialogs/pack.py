@@ -14,7 +14,7 @@ import hashlib
 import threading
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -25,6 +25,7 @@ from dialogs.routing import QueueConfig, RoutingRule
 
 if TYPE_CHECKING:
     from dialogs.classifier import IntentClassifier
+    from dialogs.lexicon import Lexicon
 
 DEFAULT_PACK = "larkspur"
 
@@ -388,14 +389,30 @@ class BotPack(_Strict):
     )
     source: str = Field("", exclude=True)
     _classifier: IntentClassifier | None = PrivateAttr(default=None)
+    _lexicon: Lexicon | None = PrivateAttr(default=None)
 
     def classifier(self) -> IntentClassifier:
         """The pack's intent classifier, trained on first use (`load_pack` trains it, so start-up pays)."""
-        if self._classifier is None:
+        classifier: IntentClassifier | None = self._private("_classifier")
+        if classifier is None:
             from dialogs.classifier import IntentClassifier  # the classifier reads packs: imported late
 
-            self._classifier = IntentClassifier.train(self)
-        return self._classifier
+            classifier = self._classifier = IntentClassifier.train(self)
+        return classifier
+
+    def lexicon(self) -> Lexicon:
+        """The pack's phrases normalised once, as reading an utterance looks them up (built on first use)."""
+        lexicon: Lexicon | None = self._private("_lexicon")
+        if lexicon is None:
+            from dialogs.lexicon import Lexicon  # the lexicon reads packs: imported late
+
+            lexicon = self._lexicon = Lexicon.of(self)
+        return lexicon
+
+    def _private(self, name: str) -> Any:
+        """A private attribute, read from pydantic's own store: `self._name` goes through pydantic's __getattr__,
+        microseconds that every utterance would pay (it needs the classifier and the lexicon)."""
+        return (self.__pydantic_private__ or {}).get(name)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> BotPack:
@@ -542,6 +559,7 @@ def load_pack(path: Path | None = None) -> BotPack:
         if pack is None:
             pack = _parse(name, text)
             pack.classifier()
+            pack.lexicon()
             _LOADED[key] = pack
     return pack
 

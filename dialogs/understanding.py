@@ -11,9 +11,11 @@ words, digit words, fact phrases) is the pack's too.
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 from dialogs.classifier import DISTRESS, PERSON, Guess
+from dialogs.lexicon import Lexicon
 from dialogs.pack import BotPack, Words
 from dialogs.text import has_phrase, matched, normalise
 
@@ -65,49 +67,37 @@ class Reading:
 def read(pack: BotPack, text: str) -> Reading:
     """Understand one utterance against the pack."""
     norm = normalise(text)
+    lexicon = pack.lexicon()
+    present = lexicon.finder.present(norm)  # every pack phrase the caller said
     digits = spoken_digits(norm, pack.words)
-    guesses = pack.classifier().guesses(norm, top=len(pack.intents) + 3) if norm else ()
+    classifier = pack.classifier()
+    guesses = classifier.guesses(norm, top=len(pack.intents) + 3) if norm else ()
     # a number said digit by digit is an answer, not a request: the classifier's own hearing does not count
     number = len(digits) >= max(MIN_NUMBER, len(norm.split()) // 2) or _only_digits(norm, pack.words)
     heard = () if number else guesses
-    scores = _intent_scores(pack, norm, guesses)
-    m = pack.markers
+    scores = _intent_scores(lexicon, present, guesses)
     without_exclusions = norm
-    for phrase in m.person_request_exclude:  # "in person", "someone hacked": not a request for a person
-        without_exclusions = f" {without_exclusions} ".replace(f" {normalise(phrase)} ", " ").strip()
-    markers = {
-        name: matched(norm, phrases)
-        for name, phrases in {
-            "urgency": m.urgency,
-            "frustration": m.frustration,
-            "did_not_work": m.did_not_work,
-            "tried": m.tried,
-            "failure": m.failure,
-            "affirm": m.affirm,
-            "deny": m.deny,
-            "goodbye": m.goodbye,
-            "closing": m.closing,
-            "choose_first": m.choose_first,
-            "choose_second": m.choose_second,
-        }.items()
-    }
+    for padded in lexicon.person_request_exclude:  # "in person", "someone hacked": not a request for a person
+        without_exclusions = f" {without_exclusions} ".replace(padded, " ").strip()
+    markers = {name: phrases.found(present) for name, phrases in lexicon.markers}
     asked = heard
     if without_exclusions != norm and heard:  # "add my wife as someone who can": the model hears it without them
-        asked = pack.classifier().guesses(without_exclusions, top=len(pack.intents) + 3) if without_exclusions else ()
-    markers["person_request"] = _person_request(pack, without_exclusions, asked)
-    markers["distress"] = matched(norm, m.distress) or matched(norm, m.distress_terms)
+        asked = classifier.guesses(without_exclusions, top=len(pack.intents) + 3) if without_exclusions else ()
+    unexcluded = present if without_exclusions == norm else lexicon.finder.present(without_exclusions)
+    markers["person_request"] = _person_request(pack, lexicon, without_exclusions, unexcluded, asked)
+    markers["distress"] = lexicon.distress.found(present) or lexicon.distress_terms.found(present)
     markers["distress_heard"] = _heard_as(
-        heard, DISTRESS, _model_threshold(pack, norm, pack.policy.distress_score)
-    ) or _leads(pack, heard, DISTRESS, norm)
-    markers["tried"] = markers["tried"] or _attempted(norm, m.attempt_verbs, pack.words.first_person)
+        heard, DISTRESS, _model_threshold(lexicon, norm, pack.policy.distress_score)
+    ) or _leads(lexicon, heard, DISTRESS, norm)
+    markers["tried"] = markers["tried"] or _attempted(norm, lexicon.attempt_verbs, lexicon.first_person)
     return Reading(
         text=text,
         normalised=norm,
         scores=tuple(scores),
         markers={k: v for k, v in markers.items() if v},
         digits=digits,
-        facts=_facts(text, norm, pack.words),
-        language=_language(pack, norm, frozenset(pack.words.stop)),
+        facts=_facts(text, lexicon, present, pack.words),
+        language=_language(lexicon, present, norm),
         guesses=guesses,
         topic=_topic(pack, scores, guesses, norm, markers["person_request"]),
     )
@@ -141,57 +131,59 @@ def _share_leader(intents: list[Guess]) -> str | None:
     return best.label if best.probability >= TOPIC_FLOOR and best.probability / mass >= TOPIC_SHARE else None
 
 
-def _intent_scores(pack: BotPack, norm: str, guesses: tuple[Guess, ...]) -> list[IntentScore]:
+def _intent_scores(lexicon: Lexicon, present: Set[str], guesses: tuple[Guess, ...]) -> list[IntentScore]:
     """Each intent's score: the classifier's probability, or a multi-word keyword's near-certainty."""
     by_label = {g.label: g for g in guesses}
     scores: list[IntentScore] = []
-    for intent in pack.intents:
-        guess = by_label.get(intent.name)
-        best = IntentScore(intent.name, guess.probability, _because(guess)) if guess else None
-        keyword = next((k for k in intent.keywords if " " in k.strip() and has_phrase(norm, k)), None)
-        if keyword is not None and (best is None or best.score < KEYWORD_SCORE):
-            best = IntentScore(intent.name, KEYWORD_SCORE, f"keyword {keyword!r}")
-        if best is not None and best.score > 0:
-            scores.append(best)
+    any_keyword = not lexicon.keyword_phrases.isdisjoint(present)
+    for keywords in lexicon.keywords:
+        guess = by_label.get(keywords.intent)
+        keyword = keywords.phrases.first(present) if any_keyword else None
+        if keyword is not None and (guess is None or guess.probability < KEYWORD_SCORE):
+            scores.append(IntentScore(keywords.intent, KEYWORD_SCORE, f"keyword {keyword!r}"))
+        elif guess is not None and guess.probability > 0:
+            scores.append(IntentScore(keywords.intent, guess.probability, _because(guess)))
     return sorted(scores, key=lambda s: (-s.score, s.intent))
 
 
-def _model_threshold(pack: BotPack, norm: str, threshold: float, short: float = SHORT_SENTENCE_SCORE) -> float:
+def _model_threshold(lexicon: Lexicon, norm: str, threshold: float, short: float = SHORT_SENTENCE_SCORE) -> float:
     """How likely the classifier alone must find distress or a request for a person: from two or three words
     ("purple monkey dishwasher", "I live in Boston") its guess means little, so short sentences need it surer."""
-    return threshold if _described(pack, norm) else max(threshold, short)
+    return threshold if _described(lexicon, norm) else max(threshold, short)
 
 
-def _attempted(norm: str, verbs: list[str], subjects: list[str]) -> list[str]:
+def _attempted(norm: str, verbs: frozenset[str], subjects: frozenset[str]) -> list[str]:
     """ "I tried", "we've already reset", "I just checked": the caller says they did something themselves."""
     words = norm.split()
-    verb_set = set(verbs)
-    subject_set = set(subjects)
     for i, word in enumerate(words):
-        if word not in subject_set:
+        if word not in subjects:
             continue
         following = words[i + 1 : i + 4]  # "i've already reset", "i have just checked"
-        hit = next((w for w in following if w in verb_set), None)
+        hit = next((w for w in following if w in verbs), None)
         if hit is not None:
             return [f"{word} {hit}"]
     return []
 
 
-def _person_request(pack: BotPack, norm: str, guesses: tuple[Guess, ...]) -> list[str]:
+def _person_request(
+    pack: BotPack, lexicon: Lexicon, norm: str, present: Set[str], guesses: tuple[Guess, ...]
+) -> list[str]:
     """A request for a person: a marker phrase; a weak word ("someone") in a sentence the classifier hears as a
     request; or the classifier alone, sure of it. Its request-for-a-person model is asked on its own, not against
-    the intents: "can I talk to someone about my bill" is about the bill and asks for a person, both at once."""
-    strong = matched(norm, pack.markers.person_request)
+    the intents: "can I talk to someone about my bill" is about the bill and asks for a person, both at once.
+    `present` holds the pack's phrases said in `norm`."""
+    strong = lexicon.person_request.found(present)
     if strong:
         return strong
     policy = pack.policy
-    weak = matched(norm, pack.markers.person_request_weak)
+    weak = lexicon.person_request_weak.found(present)
     if weak and _heard_as(guesses, PERSON, policy.person_request_weak_score):
         return weak
-    return _heard_as(guesses, PERSON, _model_threshold(pack, norm, policy.person_request_score, SHORT_REQUEST_SCORE))
+    threshold = _model_threshold(lexicon, norm, policy.person_request_score, SHORT_REQUEST_SCORE)
+    return _heard_as(guesses, PERSON, threshold)
 
 
-def _leads(pack: BotPack, guesses: tuple[Guess, ...], label: str, norm: str) -> list[str]:
+def _leads(lexicon: Lexicon, guesses: tuple[Guess, ...], label: str, norm: str) -> list[str]:
     """The deciding words when `label` is the best reading of all of a described sentence, for words of it.
 
     Distress said with a recogniser's losses ("my baby is ... up, the thermometer says a hundred an four")
@@ -200,18 +192,20 @@ def _leads(pack: BotPack, guesses: tuple[Guess, ...], label: str, norm: str) -> 
     """
     if not guesses or guesses[0].label != label or guesses[0].probability < DISTRESS_LEAD or not guesses[0].words:
         return []
-    if not _described(pack, norm):
+    if not _described(lexicon, norm):
         return []
     return [" ".join(guesses[0].words) or label.strip("_")]
 
 
-def _described(pack: BotPack, norm: str) -> bool:
+def _described(lexicon: Lexicon, norm: str) -> bool:
     """Enough content words (not the pack's stop words) to be a description, not a word or two."""
-    return sum(word not in pack.words.stop for word in norm.split()) >= DESCRIBED
+    stop = lexicon.stop
+    return sum(word not in stop for word in norm.split()) >= DESCRIBED
 
 
 def _because(guess: Guess) -> str:
-    return f"classifier {guess.probability:.2f}: " + (", ".join(repr(w) for w in guess.words) or "the whole sentence")
+    words = ", ".join(map(repr, guess.words)) if guess.words else "the whole sentence"
+    return f"classifier {guess.probability:.2f}: {words}"
 
 
 def _heard_as(guesses: tuple[Guess, ...], label: str, threshold: float) -> list[str]:
@@ -241,15 +235,16 @@ def _only_digits(normalised: str, words: Words) -> bool:
     return bool(said) and all((w.isdigit() and w.isascii()) or w in words.digits for w in said)
 
 
-def _facts(text: str, norm: str, words: Words) -> dict[str, str]:
+def _facts(text: str, lexicon: Lexicon, present: Set[str], words: Words) -> dict[str, str]:
+    """The error message read out, and each kind of fact whose phrase was said (the first in the pack's order)."""
     facts: dict[str, str] = {}
     message = error_message(text, words)
     if message:
         facts["error_message"] = message
-    for kind, phrases in words.facts.items():
-        value = next((value for phrase, value in phrases.items() if has_phrase(norm, phrase)), None)
-        if value is not None:
-            facts[kind] = value
+    for fact in lexicon.facts:
+        phrase = fact.phrases.first(present)
+        if phrase is not None:
+            facts[fact.kind] = fact.values[phrase]
     return facts
 
 
@@ -302,13 +297,13 @@ def _alternatives(phrases: list[str]) -> str:
     return "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
 
 
-def _language(pack: BotPack, norm: str, stop: frozenset[str]) -> str | None:
+def _language(lexicon: Lexicon, present: Set[str], norm: str) -> str | None:
     """Another language: more of its words (the pack lists each language's commonest) than of the pack's own
     function words, and at least two of them, or one in a sentence of one or two words ("hola")."""
-    ours = sum(1 for w in norm.split() if w in stop)
+    ours = sum(1 for w in norm.split() if w in lexicon.stop)
     best: tuple[int, str] | None = None
-    for language, words in pack.markers.other_language.items():
-        hits = len(matched(norm, words))
+    for language, words in lexicon.other_language:
+        hits = len(words.found(present))
         if hits > ours and (hits >= 2 or len(norm.split()) <= 2) and (best is None or hits > best[0]):
             best = (hits, language)
     return best[1] if best else None

@@ -3,6 +3,8 @@ deterministic, and every guess explains itself with the caller's words."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,19 @@ def test_the_classifier_learns_the_misheard_copies_too(pack: BotPack) -> None:
     """A damaged item said with its key word lost still leans to the damaged item, not to the order's status."""
     guesses = pack.classifier().guesses(normalise("the package showed up and everything inside is ruined"))
     assert guesses[0].label == "damaged_item"
+
+
+def test_character_features_looked_up_word_by_word_are_those_of_the_whole_sentence(pack: BotPack) -> None:
+    """A block of character n-grams reads each word's columns from a table built with the classifier: the same
+    columns, in the same order, with the same weights as the n-grams of the whole sentence."""
+    blocks = pack.classifier()._scorer.blocks
+    texts = [normalise(p.text) for p in load_paraphrases()[::7]] + ODD + ["qwxz order zzyzx", "naïve café’s"]
+    assert any(block.by_word and block.word_columns for block in blocks)
+    for block in blocks:
+        for text in texts:
+            counts: dict[int, int] = {}
+            for column in block.known(text):
+                counts[column] = counts.get(column, 0) + 1
+            weights = [(1.0 + math.log(n)) * block.idf[c] for c, n in counts.items()]
+            norm = math.sqrt(sum(w * w for w in weights))
+            assert block.features(text) == (list(counts), [w / norm for w in weights]), text
