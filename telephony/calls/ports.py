@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from telephony.calls.session import CallSession
 
 
-MAX_READ_BATCH = 5  # the most media messages a transport may gather into one read (`Transport.read_promptly`)
+MAX_READ_BATCH = 10  # the most media messages a transport may gather into one read (`Transport.read_promptly`)
 
 
 class Transport(Protocol):

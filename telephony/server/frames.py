@@ -16,7 +16,7 @@ frame boundary, so nothing is parsed twice or skipped.
 Reads can also be batched (`read_batch`, the server's `media_read_batch`): once a stream's media flows, its
 socket's receive low-water mark (SO_RCVLOWAT) is raised so that the kernel reports it readable only when about
 `read_batch` media messages wait, and one read takes them all. A read costs the server about as much CPU as
-the message it carries, so five messages a read save four fifths of that part, for at most 80 ms more delay.
+the message it carries, so ten messages a read save nine tenths of that part, for at most 180 ms more delay.
 The application asks for prompt reads where a message must not wait (`promptly`: the frames that may end a
 caller's utterance, and the caller's voice over the bot, which may be a barge-in). A socket that goes quiet
 for a sweep (`read_sweep_s`, or two batches' time if longer: the last message before a pause, a `stop`, a
