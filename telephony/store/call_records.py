@@ -142,6 +142,7 @@ class _Stored:
     turns: list[dict[str, object]] = field(default_factory=list)
     prompts: list[dict[str, object]] = field(default_factory=list)
     timeline: int = 0
+    decision: CallDecision | None = None  # the decision whose handoff (package and routing) was stored
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ class RecordChanges:
     all_turns: list[dict[str, object]]
     all_prompts: list[dict[str, object]]
     row_stored: bool = False  # this process has stored the call's row before: it exists unless deleted since
+    handoff_stored: bool = False  # this process has stored the record's handoff as it stands (the same decision)
 
 
 class StoredRows:
@@ -178,12 +180,14 @@ class StoredRows:
             all_turns=turns,
             all_prompts=prompts,
             row_stored=known is not None,
+            handoff_stored=known is not None and known.decision is not None and known.decision == record.decision,
         )
 
     def stored(self, record: CallRecord, changes: RecordChanges) -> None:
         """The save of `changes` committed."""
         with self._lock:
-            self._calls[record.call_sid] = _Stored(changes.all_turns, changes.all_prompts, len(record.timeline))
+            stored = _Stored(changes.all_turns, changes.all_prompts, len(record.timeline), record.decision)
+            self._calls[record.call_sid] = stored
             self._calls.move_to_end(record.call_sid)
             while len(self._calls) > self._max_calls:
                 self._calls.popitem(last=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from dialogs.package import HandoffPackage
@@ -30,7 +30,7 @@ from telephony.store.console_records import ConsoleRecords
 from telephony.store.errors import StoreError
 from telephony.store.models import HANDOFF_STATUSES, Call, Callback, Delivery, Event, Handoff, Prompt, Turn, Voicemail
 from telephony.store.review_records import ReviewRecords
-from telephony.store.transactions import Row, as_rows, require
+from telephony.store.transactions import Row, as_rows, require, rowcount
 
 
 class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
@@ -62,9 +62,8 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
                 if events:  # one statement, compiled once and cached, run for every row (executemany)
                     c.execute(self._insert(Event).on_conflict_do_nothing(index_elements=["idempotency_key"]), events)
                 decision = record.decision
-                if decision is not None and decision.package is not None:
-                    with self.orm_on(c) as s:
-                        self._put_handoff(s, sid, decision.package, handoff_routing(decision), "pending")
+                if decision is not None and decision.package is not None and not changes.handoff_stored:
+                    self._put_handoff(c, sid, decision.package, handoff_routing(decision), "pending")
         except Exception:
             self._stored_rows.forget(sid)  # not sure what is stored now: the next save writes everything
             raise
@@ -167,11 +166,13 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
             return as_rows(s.scalars(query))
 
     def _put_handoff(
-        self, s: Session, call_sid: str, package: HandoffPackage, routing: dict[str, object], status: str
+        self, c: Session | Connection, call_sid: str, package: HandoffPackage, routing: dict[str, object], status: str
     ) -> None:
+        """Insert the handoff, or update the call's own: the insert on `c` as it is (a call record's save runs on a
+        bare connection, where an ORM session would cost more than the insert), the rarer update in the ORM."""
         if package.call_sid != call_sid:
             raise StoreError(f"handoff {package.handoff_id} belongs to call {package.call_sid}", call_sid=call_sid)
-        other = s.scalar(select(Handoff.handoff_id).where(Handoff.call_sid == call_sid))
+        other = c.execute(self._handoff_of_call, {"of_call": call_sid}).scalar()
         if other is not None and other != package.handoff_id:
             raise StoreError(f"call already has handoff {other}; not storing {package.handoff_id}", call_sid=call_sid)
         now = self._clock()
@@ -184,12 +185,22 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
             "urgency": package.urgency,
             "updated_at": now,
         }
-        new = {"handoff_id": package.handoff_id, "call_sid": call_sid, "status": status, "routing": routing}
-        if self._insert_new(s, Handoff, {**new, **fields, "created_at": now}, ["handoff_id"]):
+        if other is None:
+            new = {"handoff_id": package.handoff_id, "call_sid": call_sid, "status": status, "routing": routing}
+            if rowcount(c.execute(self._handoff_insert, {**new, **fields, "created_at": now})) == 1:
+                return
+        if isinstance(c, Session):
+            self._update_handoff(c, call_sid, package.handoff_id, fields, routing, status)
             return
-        handoff = s.get(Handoff, package.handoff_id, with_for_update=True, populate_existing=True)
+        with self.orm_on(c) as s:
+            self._update_handoff(s, call_sid, package.handoff_id, fields, routing, status)
+
+    def _update_handoff(
+        self, s: Session, call_sid: str, handoff_id: str, fields: Row, routing: dict[str, object], status: str
+    ) -> None:
+        handoff = s.get(Handoff, handoff_id, with_for_update=True, populate_existing=True)
         if handoff is None or handoff.call_sid != call_sid:
-            raise StoreError(f"handoff id {package.handoff_id} is taken by another call", call_sid=call_sid)
+            raise StoreError(f"handoff id {handoff_id} is taken by another call", call_sid=call_sid)
         for name, value in fields.items():
             setattr(handoff, name, value)
         handoff.routing = {**handoff.routing, **routing}

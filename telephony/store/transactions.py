@@ -23,7 +23,7 @@ from telephony.store.call_records import StoredRows
 from telephony.store.database import READ_ONLY, insert_for, make_engine, redacted, upgrade
 from telephony.store.errors import StoreError
 from telephony.store.jobs import ensure_job_schema
-from telephony.store.models import Base, Call, utcnow
+from telephony.store.models import Base, Call, Handoff, utcnow
 
 Row = dict[str, object]
 _CALLS = cast(Table, Call.__table__)  # the calls table itself, for Core statements that skip the ORM
@@ -52,6 +52,9 @@ class Transactions:
         self._call_insert = self._insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])
         self._call_locked = select(_CALLS).where(_CALLS.c.call_sid == bindparam("locked_sid")).with_for_update()
         self._call_update = update(_CALLS).where(_CALLS.c.call_sid == bindparam("updated_sid"))
+        # ... and the handoff's, for the save that carries the decision
+        self._handoff_of_call = select(Handoff.handoff_id).where(Handoff.call_sid == bindparam("of_call"))
+        self._handoff_insert = self._insert(Handoff).on_conflict_do_nothing(index_elements=["handoff_id"])
 
     def migrate(self) -> None:
         """Bring the schema up to the newest migration (and the job queue's, when jobs are queued); harmless when

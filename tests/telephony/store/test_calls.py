@@ -246,3 +246,37 @@ def test_a_saved_call_whose_row_was_deleted_since_gets_its_row_back_at_the_next_
     assert store.call_writer(CALL_SID) == store.writer
     loaded = store.load_call(CALL_SID)
     assert loaded is not None and loaded.turns[-1].text == "one more thing"
+
+
+def statements_on_handoffs(store: Store) -> list[str]:
+    """Record every statement on `store` that reads or writes the handoffs table, from now on."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "handoffs" in statement:
+            statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    return statements
+
+
+def test_a_save_with_the_decision_already_stored_leaves_the_handoff_alone_until_the_decision_changes(
+    store: Store,
+) -> None:
+    """The record is saved again when the stream ends: its handoff, stored with the decision, is not rewritten."""
+    record = make_record()
+    store.save_call(record)
+    touched = statements_on_handoffs(store)
+    record.status = "stream_ended"
+    record.note(12_000, "stream_end", reason="server_closed")
+    store.save_call(record)
+    assert touched == []
+    assert record.decision is not None and record.decision.routing is not None
+    moved = record.decision.routing.model_copy(update={"queue": "billing_priority"})
+    record.decision = record.decision.model_copy(update={"routing": moved})
+    store.save_call(record)
+    assert any(statement.lstrip().upper().startswith("UPDATE HANDOFFS") for statement in touched)
+    handoff = store.get_handoff(HANDOFF_ID)
+    assert handoff is not None and handoff["queue"] == "billing_priority"
