@@ -5,9 +5,9 @@ holds the database's write lock or the disk is full. So nothing on a call's path
 a write is queued here, and the caller waits at most `deadline_s` for it. One writer drains the queue in
 order, retrying with backoff until each write lands, and logs each failure with its key (the call SID).
 
-A call record's write is also spooled to disk first (`<spool>/<call_sid>.json`, replaced atomically); the
-spool file goes once the record is stored. A server that dies while the store is down finds the spooled
-records at its next start and stores them then (`recover`), so what the caller said is never lost.
+A call record's write is also spooled to disk first (appended to this process's journal, `spool.py`); the
+journal empties once every record in it is stored. A server that dies while the store is down finds the
+spooled records at its next start and stores them then (`recover`), so what the caller said is never lost.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,14 +22,13 @@ from pathlib import Path
 
 from telephony.calls.metrics import DISCARDED, Metrics
 from telephony.calls.records import CallRecord
+from telephony.desk.spool import Spool
 
 log = logging.getLogger(__name__)
 
 DEADLINE_S = 1.0  # the most a call's path waits for a write; Twilio's webhooks must answer within 5 s
 RETRY_INITIAL_S = 0.2
 RETRY_MAX_S = 10.0
-# a spool file's temporary: created or emptied, never followed through a symlink, not inherited by children
-_SPOOL_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass
@@ -59,7 +57,7 @@ class Outbox:
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
-        self._versions: dict[str, int] = {}  # the latest spooled snapshot of each call
+        self.spool = Spool(spool_dir) if spool_dir is not None else None
         self._stuck = False
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -117,27 +115,20 @@ class Outbox:
         text = record.model_dump_json()
         snapshot = CallRecord.model_validate_json(text)
         sid = snapshot.call_sid
-        version = self._versions[sid] = self._versions.get(sid, 0) + 1
-        self._spool(sid, text)
+        spool = self.spool
+        version = spool.write(sid, text) if spool is not None else 0
 
         def write() -> None:
             store_call(snapshot)
-            if self._versions.get(sid) == version:  # no newer snapshot was spooled meanwhile
-                self._unspool(sid)
+            if spool is not None:
+                spool.stored(sid, version)
 
         return await self.put(f"call:{sid}", write, wait=wait, operation=getattr(store_call, "__name__", "save_call"))
 
     def recover(self) -> list[CallRecord]:
-        """Call records a previous run spooled and never stored: to be queued again at start-up."""
-        if self.spool_dir is None:
-            return []
-        records: list[CallRecord] = []
-        for path in sorted(self.spool_dir.glob("*.json")):
-            try:
-                records.append(CallRecord.model_validate_json(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError) as exc:
-                log.error("could not read the spooled call record %s: %s (left in place)", path, exc)
-        return records
+        """Call records a previous run spooled and never stored: to be queued again at start-up (they are in
+        this process's spool from now on)."""
+        return self.spool.adopt() if self.spool is not None else []
 
     async def flush(self, timeout_s: float) -> bool:
         """Wait until every queued write is stored, or `timeout_s` passes; True when none is left."""
@@ -157,6 +148,8 @@ class Outbox:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+        if self.spool is not None:
+            self.spool.close()
 
     # --- the writer ------------------------------------------------------------------------------------------
 
@@ -190,36 +183,3 @@ class Outbox:
             if self._pending.get(key) is entry and entry.write is write:  # not replaced while it was written
                 del self._pending[key]
                 entry.done.set()
-
-    # --- the spool ---------------------------------------------------------------------------------------------
-
-    def _spool_path(self, call_sid: str) -> str | None:
-        if self.spool_dir is None or not call_sid.replace("_", "").isalnum():
-            return None
-        return os.path.join(self.spool_dir, f"{call_sid}.json")
-
-    def _spool(self, call_sid: str, text: str) -> None:
-        """Replace the call's spool file with `text`: written whole to this process's own temporary file, then
-        renamed over it, so a reader (or a crash) sees the old record or the new one, never half of one. Plain
-        `os` calls: it happens at every save, on the event loop."""
-        path = self._spool_path(call_sid)
-        if path is None:
-            return
-        tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}.tmp"  # one writer a process
-        try:
-            fd = os.open(tmp, _SPOOL_FLAGS, 0o600)
-            try:
-                data = memoryview(text.encode())
-                while data:
-                    data = data[os.write(fd, data) :]
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except OSError as exc:  # a full or read-only disk: the record is still queued in memory
-            log.error("could not spool call %s: %s", call_sid, exc)
-
-    def _unspool(self, call_sid: str) -> None:
-        path = self._spool_path(call_sid)
-        if path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(path)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from telephony.calls.records import CallRecord
 from telephony.store import Store
 from telephony.store.database import sqlite_url
 from tests.faults.conftest import WEBHOOK_DEADLINE_S, running, time_webhooks
@@ -99,5 +100,7 @@ async def test_an_unwritable_database_holds_no_caller_up_and_says_why(
         messages = [r.getMessage() for r in caplog.records]  # type: ignore[attr-defined]
         assert any(result.call_sid in m and "failed" in m for m in messages), messages[-5:]
         assert not any("Task exception was never retrieved" in m for m in messages)
-        spooled = list((data / "outbox").glob("*.json"))
-        assert [p.stem for p in spooled] == [result.call_sid]  # what the caller said waits on disk
+        journals = (data / "outbox").glob("journal-*.jsonl")
+        lines = [line for journal in journals for line in journal.read_text().splitlines()]
+        spooled = {CallRecord.model_validate_json(line).call_sid for line in lines}
+        assert spooled == {result.call_sid}  # what the caller said waits on disk

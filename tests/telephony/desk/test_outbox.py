@@ -14,7 +14,7 @@ from telephony.desk.outbox import Outbox
 from tests.telephony.store.conftest import make_record
 
 
-async def test_a_record_is_spooled_whole_before_it_is_stored_and_unspooled_after(tmp_path: Path) -> None:
+async def test_a_record_is_spooled_before_it_is_stored_and_the_spool_empties_once_it_is(tmp_path: Path) -> None:
     stored: list[CallRecord] = []
     release = threading.Event()
 
@@ -27,13 +27,17 @@ async def test_a_record_is_spooled_whole_before_it_is_stored_and_unspooled_after
     assert not await outbox.save_record(record, store_call)  # the store is slow: the deadline passes
     record.note(5000, "caller_said", text="one more thing")
     await outbox.save_record(record, store_call, wait=False)
-    assert sorted(os.listdir(tmp_path)) == [f"{record.call_sid}.json"]  # no temporary left
-    assert outbox.recover() == [record]  # the newest snapshot, read back whole
+    assert outbox.spool is not None and outbox.spool.path is not None
+    assert os.listdir(tmp_path) == [outbox.spool.path.name]  # one journal, no temporary
+    newest = outbox.spool.path.read_text().splitlines()[-1]
+    assert CallRecord.model_validate_json(newest) == record  # the newest snapshot, whole
+    assert Outbox(tmp_path).recover() == []  # this process is running: nobody else takes its records
     release.set()
     assert await outbox.flush(5)
     assert stored[-1] == record
-    assert os.listdir(tmp_path) == []  # stored: nothing left to recover
+    assert outbox.spool.path.stat().st_size == 0  # stored: nothing left to recover
     await outbox.aclose()
+    assert os.listdir(tmp_path) == []
 
 
 async def test_a_save_that_does_not_wait_returns_before_the_store_answers(tmp_path: Path) -> None:
