@@ -126,15 +126,13 @@ class Spool:
     # --- the file ------------------------------------------------------------------------------------------
 
     def _append(self, text: str) -> None:
-        if self._fd is None:
-            self._open()
-        assert self._fd is not None
+        fd = self._fd if self._fd is not None else self._open()
         data = memoryview((text + "\n").encode())
         self._size += len(data)
         while data:
-            data = data[os.write(self._fd, data) :]
+            data = data[os.write(fd, data) :]
 
-    def _open(self) -> None:
+    def _open(self) -> int:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"journal-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
         fd = os.open(path, _OPEN_FLAGS, 0o600)
@@ -144,16 +142,20 @@ class Spool:
             os.close(fd)
             raise
         self._fd, self._path, self._size = fd, path, 0
+        return fd
 
     def _compact(self) -> None:
-        """A new journal with only the newest unstored snapshot of each call, then the old one deleted."""
+        """A new journal with only the newest unstored snapshot of each call, then the old one deleted. If the new
+        one cannot be written whole, the old one stays on disk (unlocked, for the next start)."""
         old_fd, old_path = self._fd, self._path
         self._fd = self._path = None
-        self._open()
-        for _, text in self._unstored.values():
-            self._append(text)
-        if old_fd is not None:
-            os.close(old_fd)
+        try:
+            self._open()
+            for _, text in self._unstored.values():
+                self._append(text)
+        finally:
+            if old_fd is not None:
+                os.close(old_fd)
         if old_path is not None:
             old_path.unlink(missing_ok=True)
 
