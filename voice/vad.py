@@ -209,6 +209,11 @@ class BargeInDetector:
         """A voiced run is under way that may yet become a barge-in."""
         return self._armed and self._run > 0
 
+    def may_fire_within(self, frames: int) -> bool:
+        """One of the next `frames` frames may complete a barge-in: a voiced run is under way, or a run shorter
+        than that is all it takes (then any frame may start one that ends inside the span)."""
+        return self._armed and (self._run > 0 or self._needed < frames)
+
     def feed(self, voiced: bool, t_ms: int) -> int | None:
         """Take one frame's VAD decision; return the voiced run's onset the first time it is long enough."""
         if not self._armed:

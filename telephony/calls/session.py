@@ -188,7 +188,7 @@ class CallSession:
             onset = ears.barge_in.feed(ears.endpoint.last_voiced, t_ms)
             if onset is not None:
                 barged = self._cut_off(onset, "speech")
-            pace = pace or ears.barge_in.counting
+            pace = pace or ears.barge_in.may_fire_within(PROMPT_READ_FRAMES)
         if pace:
             self._pace_reads()
         if vad is not None:  # nearly every frame changes nothing: not even a call to note it
@@ -201,7 +201,7 @@ class CallSession:
         or the one that cuts the bot off, must not wait for partners in a batched read (`read_promptly`)."""
         ears = self.ears
         prompt = ears.endpoint.closing_within(PROMPT_READ_FRAMES) or (
-            self.playout.interruptible and ears.barge_in.counting
+            self.playout.interruptible and ears.barge_in.may_fire_within(PROMPT_READ_FRAMES)
         )
         if prompt != self._reads_prompt:
             self._reads_prompt = prompt

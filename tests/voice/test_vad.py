@@ -257,3 +257,16 @@ def test_closing_within_is_true_for_the_frames_just_before_the_window_closes(spe
             end_index = index
     assert end_index is not None
     assert [i for i, soon in enumerate(closing) if soon] == [end_index - 3, end_index - 2, end_index - 1]
+
+
+def test_a_barge_in_may_fire_within_a_span_once_a_voiced_run_starts_or_always_when_it_is_shorter() -> None:
+    """The session reads each frame as it comes over the bot only while one of the next frames may cut it off."""
+    usual = BargeInDetector(VadConfig(barge_in_ms=200))  # 10 frames
+    assert not usual.may_fire_within(10)
+    usual.feed(True, 0)
+    assert usual.may_fire_within(10)
+    quick = BargeInDetector(VadConfig(barge_in_ms=100))  # 5 frames: fits inside a read of 10
+    assert quick.may_fire_within(10) and not quick.may_fire_within(5)
+    for n in range(5):
+        quick.feed(True, n * FRAME_MS)
+    assert not quick.may_fire_within(10)  # it has fired: nothing more to cut off until re-armed

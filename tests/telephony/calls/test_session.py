@@ -54,8 +54,9 @@ class Call:
     """A session under test, with its Twilio-side script and the transport it sends on."""
 
     def __init__(
-        self, said: list[str], *, prompt_ms: int = 1000, no_input_ms: int = 7000, direct: bool = False
-    ) -> None:
+        self, said: list[str], *, prompt_ms: int = 1000, no_input_ms: int = 7000, direct: bool = False,
+        vad: VadConfig | None = None,
+    ) -> None:  # fmt: skip
         self.direct = direct  # driven as the server's socket callback drives it (`receive_now`, then `handle`)
         self.oracle = OracleRecognizerFactory()
         self.oracle.register(CALL_SID, [OracleUtterance(text, 0.9) for text in said])
@@ -68,7 +69,7 @@ class Call:
             dialogs=FirstDialogFactory(),
             registry=self.registry,
         )
-        config = SessionConfig(vad=VadConfig(), no_input_timeout_ms=no_input_ms)
+        config = SessionConfig(vad=vad or VadConfig(), no_input_timeout_ms=no_input_ms)
         self.session = CallSession(deps, config, self.transport)
         self.twilio = StreamScript()
 
@@ -402,6 +403,21 @@ async def test_reads_turn_prompt_while_the_caller_talks_over_the_bot_until_the_b
     assert asked_at == 0  # asked at the first voiced frame, long before the barge-in is complete
     assert isinstance(left, BargedIn)
     assert call.transport.prompt_reads == [True, False]  # and released when the bot was cut off
+
+
+async def test_reads_stay_prompt_over_the_bot_when_a_barge_in_takes_fewer_frames_than_a_batched_read() -> None:
+    """With a barge-in of 100 ms, a voiced run could begin and complete inside one batched read, and the bot
+    would talk on over the caller until the batch's last frame came: every message is read as it comes while
+    an interruptible prompt plays, and reads batch again once it has played."""
+    call = Call(["hello there"], prompt_ms=1000, direct=True, vad=VadConfig(barge_in_ms=100))
+    await call.begin()
+    for text in call.twilio.silence(400):
+        call.session.receive_now(text)
+    assert call.transport.prompt_reads == [True]  # the caller is quiet, yet a barge-in may begin at any frame
+    await call.echo_marks()
+    for text in call.twilio.silence(100):
+        call.session.receive_now(text)
+    assert call.transport.prompt_reads == [True, False]  # the prompt has played: nothing to cut off
 
 
 async def test_reads_turn_prompt_only_for_the_last_frames_of_the_end_of_speech_window() -> None:
