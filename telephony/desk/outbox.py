@@ -51,7 +51,6 @@ class Outbox:
         retry_max_s: float = RETRY_MAX_S,
         metrics: Metrics = DISCARDED,
     ) -> None:
-        self.spool_dir = spool_dir
         self.metrics = metrics
         self.deadline_s = deadline_s
         self.retry_initial_s = retry_initial_s
