@@ -58,9 +58,7 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
                 self._update_call(c, sid, {**call_values(stored, record), "updated_at": now, "writer": self.writer})
                 self._upsert(c, Turn, ("call_sid", "seq"), changes.turns)
                 self._upsert(c, Prompt, ("call_sid", "seq"), changes.prompts)
-                events = timeline_rows(record, now, changes.timeline_from)
-                if events:  # one statement, compiled once and cached, run for every row (executemany)
-                    c.execute(self._insert(Event).on_conflict_do_nothing(index_elements=["idempotency_key"]), events)
+                self._insert_events(c, timeline_rows(record, now, changes.timeline_from))
                 decision = record.decision
                 if decision is not None and decision.package is not None and not changes.handoff_stored:
                     self._put_handoff(c, sid, decision.package, handoff_routing(decision), "pending")

@@ -17,13 +17,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.base import Executable
 
 from telephony.store.call_records import StoredRows
 from telephony.store.database import READ_ONLY, insert_for, make_engine, redacted, upgrade
+from telephony.store.driver import DriverStatement
 from telephony.store.errors import StoreError
 from telephony.store.jobs import ensure_job_schema
-from telephony.store.models import Base, Call, Handoff, utcnow
+from telephony.store.models import Base, Call, Event, Handoff, utcnow
 
 Row = dict[str, object]
 _CALLS = cast(Table, Call.__table__)  # the calls table itself, for Core statements that skip the ORM
@@ -47,11 +47,13 @@ class Transactions:
         self.queue_jobs = queue_jobs and self.engine.dialect.name == "postgresql"
         self.url = url
         self._stored_rows = StoredRows()  # what this process last stored of each call: saves write only changes
-        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Executable] = {}  # built once each
-        # The call row's statements for a record's save, built once, values bound at execution (_claim_call_row)
+        # A call record's save runs its statements on the driver (`driver.py`), each compiled once per shape
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], DriverStatement] = {}
+        self._call_updates: dict[tuple[str, ...], DriverStatement] = {}
         self._call_insert = self._insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])
-        self._call_locked = select(_CALLS).where(_CALLS.c.call_sid == bindparam("locked_sid")).with_for_update()
-        self._call_update = update(_CALLS).where(_CALLS.c.call_sid == bindparam("updated_sid"))
+        self._call_locked = DriverStatement.compile(
+            select(_CALLS).where(_CALLS.c.call_sid == bindparam("locked_sid")).with_for_update(), self.engine.dialect
+        )
         # ... and the handoff's, for the save that carries the decision
         self._handoff_of_call = select(Handoff.handoff_id).where(Handoff.call_sid == bindparam("of_call"))
         self._handoff_insert = self._insert(Handoff).on_conflict_do_nothing(index_elements=["handoff_id"])
@@ -115,38 +117,39 @@ class Transactions:
         return call
 
     def _claim_call_row(
-        self, s: Session | Connection, call_sid: str, created_at: datetime, *, row_stored: bool = False
+        self, c: Connection, call_sid: str, created_at: datetime, *, row_stored: bool = False
     ) -> dict[str, Any]:
         """The call's row as plain values, locked for this transaction; created bare if it does not exist yet.
 
         `_claim_call` without the ORM, for the record saved at every turn: its statements are built once, with
         the values bound at execution, and no identity map or flush is paid for. A row this process has stored
         (`row_stored`) is only locked: the insert is tried only if it has gone since."""
-        row = self._locked_call_row(s, call_sid) if row_stored else None
+        row = self._call_locked.first(c, {"locked_sid": call_sid}) if row_stored else None
         if row is None:
-            s.execute(self._call_insert, {"call_sid": call_sid, "created_at": created_at, "updated_at": self._clock()})
-            row = self._locked_call_row(s, call_sid)
+            c.execute(self._call_insert, {"call_sid": call_sid, "created_at": created_at, "updated_at": self._clock()})
+            row = self._call_locked.first(c, {"locked_sid": call_sid})
         if row is None:  # inserted or there already, a line up: only a concurrent delete could cause this
             raise StoreError(f"call {call_sid} vanished while it was being written")
         return row
 
-    def _locked_call_row(self, s: Session | Connection, call_sid: str) -> dict[str, Any] | None:
-        row = s.execute(self._call_locked, {"locked_sid": call_sid}).mappings().first()
-        return dict(row) if row is not None else None
-
-    def _update_call(self, s: Session | Connection, call_sid: str, values: Row) -> None:
+    def _update_call(self, c: Connection, call_sid: str, values: Row) -> None:
         """Write `values` (by column name) onto the call's row, claimed in this transaction."""
-        s.execute(self._call_update, {**values, "updated_sid": call_sid})
+        shape = tuple(values)
+        statement = self._call_updates.get(shape)
+        if statement is None:
+            where = update(_CALLS).where(_CALLS.c.call_sid == bindparam("updated_sid"))
+            statement = self._call_updates[shape] = DriverStatement.compile(where, self.engine.dialect, shape)
+        statement.run(c, {**values, "updated_sid": call_sid})
 
     def _insert_new(self, s: Session, model: type[Base], values: Row, keys: list[str] | None = None) -> bool:
         """Insert one row unless it conflicts with a stored one on `keys` (on any unique key when None)."""
         result = s.execute(self._insert(model).values(values).on_conflict_do_nothing(index_elements=keys))
         return rowcount(result) == 1
 
-    def _upsert(self, s: Session | Connection, model: type[Base], keys: tuple[str, ...], rows: list[Row]) -> None:
-        """Insert rows, or overwrite the row with the same `keys`: one statement, compiled once and cached by
-        SQLAlchemy, run for every row (executemany). A multi-row VALUES would be compiled afresh for each save,
-        which cost more CPU than the write itself."""
+    def _upsert(self, c: Connection, model: type[Base], keys: tuple[str, ...], rows: list[Row]) -> None:
+        """Insert rows, or overwrite the row with the same `keys`: one statement, compiled once per shape, run
+        for every row (executemany). A multi-row VALUES would be compiled afresh for each save, which cost more CPU
+        than the write itself."""
         if not rows:
             return
         columns = tuple(rows[0])
@@ -155,8 +158,21 @@ class Transactions:
         if upsert is None:
             statement = self._insert(model)
             changes = {name: statement.excluded[name] for name in columns if name not in keys}
-            upsert = self._upserts[shape] = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
-        s.execute(upsert, rows)
+            upserting = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+            upsert = self._upserts[shape] = DriverStatement.compile(upserting, self.engine.dialect, columns)
+        upsert.run_many(c, rows)
+
+    def _insert_events(self, c: Connection, rows: list[Row]) -> None:
+        """Insert event rows unless their idempotency key is stored: one statement per shape (executemany)."""
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        shape = ("events", ("idempotency_key",), columns)
+        insert = self._upserts.get(shape)
+        if insert is None:
+            ignoring = self._insert(Event).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            insert = self._upserts[shape] = DriverStatement.compile(ignoring, self.engine.dialect, columns)
+        insert.run_many(c, rows)
 
 
 @contextmanager

@@ -191,31 +191,45 @@ def test_a_failed_write_leaves_nothing_behind(store: Store) -> None:
     assert counts(store) == {"calls": 1, "turns": 0, "prompts": 0, "events": 0, "handoffs": 1}
 
 
-def inserted_rows(store: Store) -> list[str]:
-    """Record which tables each statement on `store` writes to (INSERTs and UPSERTs), from now on."""
+def statements_run(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the SQL of every statement run on `store` from now on: through SQLAlchemy (its cursor events) or on
+    the driver's cursor (`DriverStatement`, which a call record's save uses)."""
     from sqlalchemy import event
 
-    tables: list[str] = []
+    from telephony.store.driver import DriverStatement
+
+    statements: list[str] = []
 
     def before(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO"):
-            tables.append(statement.split()[2].strip('"'))
+        statements.append(statement)
 
     event.listen(store.engine, "before_cursor_execute", before)
-    return tables
+    on_driver = DriverStatement._cursor
+
+    def driver_cursor(self: DriverStatement, *args: Any, **kwargs: Any) -> Any:
+        statements.append(self.sql)
+        return on_driver(self, *args, **kwargs)
+
+    monkeypatch.setattr(DriverStatement, "_cursor", driver_cursor)
+    return statements
 
 
-def test_saving_again_writes_only_the_rows_that_changed(store: Store) -> None:
+def inserted_into(statements: list[str]) -> list[str]:
+    """The tables the INSERTs and UPSERTs among `statements` write to, in order."""
+    return [s.split()[2].strip('"') for s in statements if s.lstrip().upper().startswith("INSERT INTO")]
+
+
+def test_saving_again_writes_only_the_rows_that_changed(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A call is saved at every turn: the history already stored is not written again each time."""
     record = make_record(with_decision=False)
     store.save_call(record)
-    written = inserted_rows(store)
+    run = statements_run(store, monkeypatch)
     store.save_call(record)
-    assert [t for t in written if t in ("turns", "prompts", "events")] == []
+    assert [t for t in inserted_into(run) if t in ("turns", "prompts", "events")] == []
     record.add_caller_turn("one more thing", 20_000, 21_000, 0.8, "vosk")
     record.note(21_000, "heard", confidence=0.8)
     store.save_call(record)
-    assert sorted(t for t in written if t in ("turns", "prompts", "events")) == ["events", "turns"]
+    assert sorted(t for t in inserted_into(run) if t in ("turns", "prompts", "events")) == ["events", "turns"]
     assert store.load_call(CALL_SID) == record
 
 
@@ -248,35 +262,21 @@ def test_a_saved_call_whose_row_was_deleted_since_gets_its_row_back_at_the_next_
     assert loaded is not None and loaded.turns[-1].text == "one more thing"
 
 
-def statements_on_handoffs(store: Store) -> list[str]:
-    """Record every statement on `store` that reads or writes the handoffs table, from now on."""
-    from sqlalchemy import event
-
-    statements: list[str] = []
-
-    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if "handoffs" in statement:
-            statements.append(statement)
-
-    event.listen(store.engine, "before_cursor_execute", before)
-    return statements
-
-
 def test_a_save_with_the_decision_already_stored_leaves_the_handoff_alone_until_the_decision_changes(
-    store: Store,
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The record is saved again when the stream ends: its handoff, stored with the decision, is not rewritten."""
     record = make_record()
     store.save_call(record)
-    touched = statements_on_handoffs(store)
+    run = statements_run(store, monkeypatch)
     record.status = "stream_ended"
     record.note(12_000, "stream_end", reason="server_closed")
     store.save_call(record)
-    assert touched == []
+    assert [statement for statement in run if "handoffs" in statement] == []
     assert record.decision is not None and record.decision.routing is not None
     moved = record.decision.routing.model_copy(update={"queue": "billing_priority"})
     record.decision = record.decision.model_copy(update={"routing": moved})
     store.save_call(record)
-    assert any(statement.lstrip().upper().startswith("UPDATE HANDOFFS") for statement in touched)
+    assert any(statement.lstrip().upper().startswith("UPDATE HANDOFFS") for statement in run)
     handoff = store.get_handoff(HANDOFF_ID)
     assert handoff is not None and handoff["queue"] == "billing_priority"
