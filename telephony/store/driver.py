@@ -4,22 +4,25 @@ SQLAlchemy executing one small statement (its execution context, events, paramet
 several times what SQLite or PostgreSQL spends on it, and a save runs five or six of them on the store's writer
 thread while calls stream (`bench/load.py`). Here a statement is still built and compiled by SQLAlchemy, once,
 for the engine's dialect, and its parameters and results go through SQLAlchemy's own type conversions for that
-dialect (JSON, dates, booleans); only the execution is the driver's, inside the transaction SQLAlchemy opened.
-A driver error is raised as SQLAlchemy would raise it (`DBAPIError`), so callers handle both paths alike.
+dialect (JSON, dates, booleans); only the execution is the driver's, in a transaction on a connection from the
+engine's pool (`driver_transaction`). A driver error is raised as SQLAlchemy would raise it (`DBAPIError`), so
+callers handle both paths alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ClauseElement
 
 Processor = Callable[[Any], Any] | None
+DriverConnection = Any  # the driver's own connection (sqlite3's, psycopg's): typed by neither library in common
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +70,20 @@ class DriverStatement:
         ]
         return converted if self.positional else dict(zip(self.keys, converted, strict=True))
 
-    def run(self, connection: Connection, values: Mapping[str, object]) -> None:
-        """Run once with `values`, in `connection`'s transaction."""
-        self._cursor(connection, [values], many=False).close()
+    def run(self, connection: DriverConnection, values: Mapping[str, object]) -> int:
+        """Run once with `values`, in `connection`'s transaction; the rows it wrote (0: a conflict skipped it)."""
+        cursor = self._cursor(connection, [values], many=False)
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
 
-    def run_many(self, connection: Connection, rows: Sequence[Mapping[str, object]]) -> None:
+    def run_many(self, connection: DriverConnection, rows: Sequence[Mapping[str, object]]) -> None:
         """Run once for each of `rows` (the driver's executemany), in `connection`'s transaction."""
         if rows:
             self._cursor(connection, rows, many=True).close()
 
-    def first(self, connection: Connection, values: Mapping[str, object]) -> dict[str, object] | None:
+    def first(self, connection: DriverConnection, values: Mapping[str, object]) -> dict[str, object] | None:
         """The first row a SELECT returns, by column name, converted as SQLAlchemy would; None when there is none."""
         cursor = self._cursor(connection, [values], many=False)
         try:
@@ -92,9 +99,8 @@ class DriverStatement:
             for name, process, value in zip(self.columns, self.column_processors, row, strict=True)
         }
 
-    def _cursor(self, connection: Connection, rows: Sequence[Mapping[str, object]], *, many: bool) -> Any:
-        driver: Any = connection.connection.driver_connection
-        cursor = driver.cursor()
+    def _cursor(self, connection: DriverConnection, rows: Sequence[Mapping[str, object]], *, many: bool) -> Any:
+        cursor = connection.cursor()
         try:
             if many:
                 cursor.executemany(self.sql, [self.parameters(row) for row in rows])
@@ -109,3 +115,27 @@ class DriverStatement:
 def _bind_processor(type_: Any, dialect: Dialect) -> Processor:
     processor: Processor = type_.dialect_impl(dialect).bind_processor(dialect)
     return processor
+
+
+@contextmanager
+def driver_transaction(engine: Engine) -> Iterator[DriverConnection]:
+    """One write transaction on the driver's connection, checked out of the engine's pool: committed when the block
+    ends, rolled back if it raises. SQLite's is opened with `BEGIN IMMEDIATE`, as every write of the store is
+    (`database.py`); PostgreSQL's driver opens its own. A driver error is raised as a `DBAPIError`."""
+    error: type[Exception] = engine.dialect.loaded_dbapi.Error
+    pooled = engine.raw_connection()
+    try:
+        connection: DriverConnection = pooled.driver_connection
+        try:
+            if engine.dialect.name == "sqlite":
+                connection.execute("BEGIN IMMEDIATE")
+            yield connection
+            pooled.commit()
+        except error as exc:
+            raise DBAPIError.instance("BEGIN / COMMIT", None, exc, error) from exc
+    except BaseException:
+        with suppress(Exception):  # a connection that cannot roll back is discarded by the pool on its return
+            pooled.rollback()
+        raise
+    finally:
+        pooled.close()

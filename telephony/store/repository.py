@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from dialogs.package import HandoffPackage
 from telephony.calls.records import CallRecord
@@ -27,10 +26,11 @@ from telephony.store.call_records import (
     timeline_rows,
 )
 from telephony.store.console_records import ConsoleRecords
+from telephony.store.driver import DriverConnection
 from telephony.store.errors import StoreError
 from telephony.store.models import HANDOFF_STATUSES, Call, Callback, Delivery, Event, Handoff, Prompt, Turn, Voicemail
 from telephony.store.review_records import ReviewRecords
-from telephony.store.transactions import Row, as_rows, require, rowcount
+from telephony.store.transactions import Row, as_rows, require
 
 
 class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
@@ -52,7 +52,7 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
         sid = record.call_sid
         changes = self._stored_rows.changes(record)
         try:
-            with self._core_tx("save_call", sid) as c:
+            with self._driver_tx("save_call", sid) as c:
                 now = self._clock()
                 stored = self._claim_call_row(c, sid, from_epoch(record.created_at), row_stored=changes.row_stored)
                 self._update_call(c, sid, {**call_values(stored, record), "updated_at": now, "writer": self.writer})
@@ -131,9 +131,9 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
         is merged key by key, and "pending" never moves a handoff back. A second handoff for a call is an error.
         """
         require(status, HANDOFF_STATUSES, "handoff status", call_sid)
-        with self._tx("save_handoff", call_sid) as s:
-            self._claim_call(s, call_sid, self._clock())
-            self._put_handoff(s, call_sid, package, dict(routing), status)
+        with self._driver_tx("save_handoff", call_sid) as c:
+            self._claim_call_row(c, call_sid, self._clock())
+            self._put_handoff(c, call_sid, package, dict(routing), status)
 
     def set_handoff_status(self, handoff_id: str, status: str) -> bool:
         """Move a handoff to `status` (any of them, unlike a re-save); False if there is no such handoff."""
@@ -164,13 +164,13 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
             return as_rows(s.scalars(query))
 
     def _put_handoff(
-        self, c: Session | Connection, call_sid: str, package: HandoffPackage, routing: dict[str, object], status: str
+        self, c: DriverConnection, call_sid: str, package: HandoffPackage, routing: dict[str, object], status: str
     ) -> None:
-        """Insert the handoff, or update the call's own: the insert on `c` as it is (a call record's save runs on a
-        bare connection, where an ORM session would cost more than the insert), the rarer update in the ORM."""
+        """Insert the handoff, or update the call's own, in the transaction of the call's save (on the driver)."""
         if package.call_sid != call_sid:
             raise StoreError(f"handoff {package.handoff_id} belongs to call {package.call_sid}", call_sid=call_sid)
-        other = c.execute(self._handoff_of_call, {"of_call": call_sid}).scalar()
+        found = self._handoff_of_call.first(c, {"of_call": call_sid})
+        other = found["handoff_id"] if found is not None else None
         if other is not None and other != package.handoff_id:
             raise StoreError(f"call already has handoff {other}; not storing {package.handoff_id}", call_sid=call_sid)
         now = self._clock()
@@ -185,25 +185,16 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
         }
         if other is None:
             new = {"handoff_id": package.handoff_id, "call_sid": call_sid, "status": status, "routing": routing}
-            if rowcount(c.execute(self._handoff_insert, {**new, **fields, "created_at": now})) == 1:
+            if self._handoff_insert.run(c, {**new, **fields, "created_at": now}) == 1:
                 return
-        if isinstance(c, Session):
-            self._update_handoff(c, call_sid, package.handoff_id, fields, routing, status)
-            return
-        with self.orm_on(c) as s:
-            self._update_handoff(s, call_sid, package.handoff_id, fields, routing, status)
-
-    def _update_handoff(
-        self, s: Session, call_sid: str, handoff_id: str, fields: Row, routing: dict[str, object], status: str
-    ) -> None:
-        handoff = s.get(Handoff, handoff_id, with_for_update=True, populate_existing=True)
-        if handoff is None or handoff.call_sid != call_sid:
-            raise StoreError(f"handoff id {handoff_id} is taken by another call", call_sid=call_sid)
-        for name, value in fields.items():
-            setattr(handoff, name, value)
-        handoff.routing = {**handoff.routing, **routing}
-        if status != "pending" or handoff.status == "pending":
-            handoff.status = status
+        stored = self._handoff_locked.first(c, {"locked_id": package.handoff_id})
+        if stored is None or stored["call_sid"] != call_sid:
+            raise StoreError(f"handoff id {package.handoff_id} is taken by another call", call_sid=call_sid)
+        before = stored["routing"]
+        merged: Row = {**fields, "routing": {**before, **routing} if isinstance(before, dict) else routing}
+        if status != "pending" or stored["status"] == "pending":  # "pending" never moves a handoff back
+            merged["status"] = status
+        self._update_by_key(c, Handoff, "handoff_id", package.handoff_id, merged)
 
     # --- event log -----------------------------------------------------------------------------------------
 

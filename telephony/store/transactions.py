@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, bindparam, select, update
+from sqlalchemy import Engine, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -20,13 +20,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from telephony.store.call_records import StoredRows
 from telephony.store.database import READ_ONLY, insert_for, make_engine, redacted, upgrade
-from telephony.store.driver import DriverStatement
+from telephony.store.driver import DriverConnection, DriverStatement, driver_transaction
 from telephony.store.errors import StoreError
 from telephony.store.jobs import ensure_job_schema
 from telephony.store.models import Base, Call, Event, Handoff, utcnow
 
 Row = dict[str, object]
 _CALLS = cast(Table, Call.__table__)  # the calls table itself, for Core statements that skip the ORM
+_HANDOFFS = cast(Table, Handoff.__table__)
+# A bare call row's values that its model fills in by default, given to the insert that runs on the driver
+NEW_CALL: Row = {"parameters": {}, "status": "answered", "progress": {}, "latencies": [], "protocol_errors": {}}
 
 
 class Transactions:
@@ -48,15 +51,28 @@ class Transactions:
         self.url = url
         self._stored_rows = StoredRows()  # what this process last stored of each call: saves write only changes
         # A call record's save runs its statements on the driver (`driver.py`), each compiled once per shape
+        dialect = self.engine.dialect
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], DriverStatement] = {}
-        self._call_updates: dict[tuple[str, ...], DriverStatement] = {}
-        self._call_insert = self._insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])
+        self._updates: dict[tuple[str, tuple[str, ...]], DriverStatement] = {}
+        new_call = self._insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])
+        self._call_insert = DriverStatement.compile(
+            new_call, dialect, ["call_sid", "created_at", "updated_at", *NEW_CALL]
+        )
         self._call_locked = DriverStatement.compile(
-            select(_CALLS).where(_CALLS.c.call_sid == bindparam("locked_sid")).with_for_update(), self.engine.dialect
+            select(_CALLS).where(_CALLS.c.call_sid == bindparam("locked_sid")).with_for_update(), dialect
         )
         # ... and the handoff's, for the save that carries the decision
-        self._handoff_of_call = select(Handoff.handoff_id).where(Handoff.call_sid == bindparam("of_call"))
-        self._handoff_insert = self._insert(Handoff).on_conflict_do_nothing(index_elements=["handoff_id"])
+        self._handoff_of_call = DriverStatement.compile(
+            select(_HANDOFFS.c.handoff_id).where(_HANDOFFS.c.call_sid == bindparam("of_call")), dialect
+        )
+        new_handoff = self._insert(Handoff).on_conflict_do_nothing(index_elements=["handoff_id"])
+        self._handoff_insert = DriverStatement.compile(new_handoff, dialect, [c.key for c in _HANDOFFS.columns])
+        self._handoff_locked = DriverStatement.compile(
+            select(_HANDOFFS.c.call_sid, _HANDOFFS.c.routing, _HANDOFFS.c.status)
+            .where(_HANDOFFS.c.handoff_id == bindparam("locked_id"))
+            .with_for_update(),
+            dialect,
+        )
 
     def migrate(self) -> None:
         """Bring the schema up to the newest migration (and the job queue's, when jobs are queued); harmless when
@@ -89,64 +105,50 @@ class Transactions:
             yield session
 
     @contextmanager
-    def _core_tx(self, what: str, call_sid: str | None = None) -> Iterator[Connection]:
-        """`_tx` on a bare connection, for writes of Core statements only: the ORM session's bookkeeping cost a
-        call record's save, made at every turn, a sixth of its CPU. `orm_on` opens a session on it when needed."""
-        with store_errors(what, call_sid), self.engine.begin() as connection:
+    def _driver_tx(self, what: str, call_sid: str | None = None) -> Iterator[DriverConnection]:
+        """`_tx` on the driver's connection, for statements run on it (`DriverStatement`): a call record's save,
+        made at every turn of every call, paid more for SQLAlchemy's sessions, connections and statement execution
+        than for the database's work."""
+        with store_errors(what, call_sid), driver_transaction(self.engine) as connection:
             yield connection
 
-    @staticmethod
-    @contextmanager
-    def orm_on(connection: Connection) -> Iterator[Session]:
-        """An ORM session in `connection`'s transaction (it commits with it), flushed when the block ends."""
-        with Session(bind=connection) as session:  # joins the transaction; never commits it itself
-            yield session
-            session.flush()
-
-    def _claim_call(self, s: Session, call_sid: str, created_at: datetime) -> Call:
-        """The call's row, locked for this transaction; created bare if it does not exist yet."""
-        now = self._clock()
-        s.execute(
-            self._insert(Call)
-            .values(call_sid=call_sid, created_at=created_at, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["call_sid"])
-        )
-        call = s.get(Call, call_sid, with_for_update=True, populate_existing=True)
-        if call is None:  # inserted or there already, a line up: only a concurrent delete could cause this
-            raise StoreError(f"call {call_sid} vanished while it was being written")
-        return call
-
     def _claim_call_row(
-        self, c: Connection, call_sid: str, created_at: datetime, *, row_stored: bool = False
+        self, c: DriverConnection, call_sid: str, created_at: datetime, *, row_stored: bool = False
     ) -> dict[str, Any]:
         """The call's row as plain values, locked for this transaction; created bare if it does not exist yet.
 
-        `_claim_call` without the ORM, for the record saved at every turn: its statements are built once, with
-        the values bound at execution, and no identity map or flush is paid for. A row this process has stored
+        Its statements are built once, with the values bound at execution. A row this process has stored
         (`row_stored`) is only locked: the insert is tried only if it has gone since."""
         row = self._call_locked.first(c, {"locked_sid": call_sid}) if row_stored else None
         if row is None:
-            c.execute(self._call_insert, {"call_sid": call_sid, "created_at": created_at, "updated_at": self._clock()})
+            self._call_insert.run(
+                c, {"call_sid": call_sid, "created_at": created_at, **NEW_CALL, "updated_at": self._clock()}
+            )
             row = self._call_locked.first(c, {"locked_sid": call_sid})
         if row is None:  # inserted or there already, a line up: only a concurrent delete could cause this
             raise StoreError(f"call {call_sid} vanished while it was being written")
         return row
 
-    def _update_call(self, c: Connection, call_sid: str, values: Row) -> None:
+    def _update_call(self, c: DriverConnection, call_sid: str, values: Row) -> None:
         """Write `values` (by column name) onto the call's row, claimed in this transaction."""
-        shape = tuple(values)
-        statement = self._call_updates.get(shape)
+        self._update_by_key(c, Call, "call_sid", call_sid, values)
+
+    def _update_by_key(self, c: DriverConnection, model: type[Base], key: str, at: str, values: Row) -> None:
+        """Write `values` (by column name) onto the row whose `key` column is `at`: compiled once per shape."""
+        table = cast(Table, model.__table__)
+        shape = (table.name, tuple(values))
+        statement = self._updates.get(shape)
         if statement is None:
-            where = update(_CALLS).where(_CALLS.c.call_sid == bindparam("updated_sid"))
-            statement = self._call_updates[shape] = DriverStatement.compile(where, self.engine.dialect, shape)
-        statement.run(c, {**values, "updated_sid": call_sid})
+            where = update(table).where(table.c[key] == bindparam("updated_key"))
+            statement = self._updates[shape] = DriverStatement.compile(where, self.engine.dialect, shape[1])
+        statement.run(c, {**values, "updated_key": at})
 
     def _insert_new(self, s: Session, model: type[Base], values: Row, keys: list[str] | None = None) -> bool:
         """Insert one row unless it conflicts with a stored one on `keys` (on any unique key when None)."""
         result = s.execute(self._insert(model).values(values).on_conflict_do_nothing(index_elements=keys))
         return rowcount(result) == 1
 
-    def _upsert(self, c: Connection, model: type[Base], keys: tuple[str, ...], rows: list[Row]) -> None:
+    def _upsert(self, c: DriverConnection, model: type[Base], keys: tuple[str, ...], rows: list[Row]) -> None:
         """Insert rows, or overwrite the row with the same `keys`: one statement, compiled once per shape, run
         for every row (executemany). A multi-row VALUES would be compiled afresh for each save, which cost more CPU
         than the write itself."""
@@ -162,7 +164,7 @@ class Transactions:
             upsert = self._upserts[shape] = DriverStatement.compile(upserting, self.engine.dialect, columns)
         upsert.run_many(c, rows)
 
-    def _insert_events(self, c: Connection, rows: list[Row]) -> None:
+    def _insert_events(self, c: DriverConnection, rows: list[Row]) -> None:
         """Insert event rows unless their idempotency key is stored: one statement per shape (executemany)."""
         if not rows:
             return
