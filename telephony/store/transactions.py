@@ -28,8 +28,17 @@ from telephony.store.models import Base, Call, Event, Handoff, utcnow
 Row = dict[str, object]
 _CALLS = cast(Table, Call.__table__)  # the calls table itself, for Core statements that skip the ORM
 _HANDOFFS = cast(Table, Handoff.__table__)
-# A bare call row's values that its model fills in by default, given to the insert that runs on the driver
-NEW_CALL: Row = {"parameters": {}, "status": "answered", "progress": {}, "latencies": [], "protocol_errors": {}}
+
+
+def column_defaults(table: Table) -> Row:
+    """What a new row of `table` gets from its columns' Python-side defaults, fresh: SQLAlchemy fills them in for
+    its own inserts, and an insert run on the driver (`DriverStatement`) must give them itself."""
+    values: Row = {}
+    for column in table.columns:
+        default: Any = column.default
+        if default is not None and (default.is_scalar or default.is_callable):
+            values[column.key] = default.arg if default.is_scalar else default.arg(None)
+    return values
 
 
 class Transactions:
@@ -55,9 +64,7 @@ class Transactions:
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], DriverStatement] = {}
         self._updates: dict[tuple[str, tuple[str, ...]], DriverStatement] = {}
         new_call = self._insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])
-        self._call_insert = DriverStatement.compile(
-            new_call, dialect, ["call_sid", "created_at", "updated_at", *NEW_CALL]
-        )
+        self._call_insert = DriverStatement.compile(new_call, dialect, ["call_sid", *column_defaults(_CALLS)])
         self._call_locked = DriverStatement.compile(
             select(_CALLS).where(_CALLS.c.call_sid == bindparam("locked_sid")).with_for_update(), dialect
         )
@@ -121,9 +128,9 @@ class Transactions:
         (`row_stored`) is only locked: the insert is tried only if it has gone since."""
         row = self._call_locked.first(c, {"locked_sid": call_sid}) if row_stored else None
         if row is None:
-            self._call_insert.run(
-                c, {"call_sid": call_sid, "created_at": created_at, **NEW_CALL, "updated_at": self._clock()}
-            )
+            now = self._clock()
+            bare = {**column_defaults(_CALLS), "call_sid": call_sid, "created_at": created_at, "updated_at": now}
+            self._call_insert.run(c, bare)
             row = self._call_locked.first(c, {"locked_sid": call_sid})
         if row is None:  # inserted or there already, a line up: only a concurrent delete could cause this
             raise StoreError(f"call {call_sid} vanished while it was being written")
