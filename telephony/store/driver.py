@@ -6,7 +6,8 @@ thread while calls stream (`bench/load.py`). Here a statement is still built and
 for the engine's dialect, and its parameters and results go through SQLAlchemy's own type conversions for that
 dialect (JSON, dates, booleans); only the execution is the driver's, in a transaction on a connection from the
 engine's pool (`driver_transaction`). A driver error is raised as SQLAlchemy would raise it (`DBAPIError`), so
-callers handle both paths alike.
+callers handle both paths alike. SQLAlchemy's engine events (`begin`, `before_cursor_execute`) do not fire for
+these statements: a tracer or SQL log hooked there does not see them.
 """
 
 from __future__ import annotations
