@@ -19,3 +19,4 @@ def test_two_calls_are_answered_and_measured(tmp_path: Path) -> None:
     assert point["reply_ms_client"]["n"] == 2 and point["greeting_ms"]["n"] == 2
     assert point["reply_ms_client"]["p50"] >= 0
     assert point["server_us_per_inbound_frame"] > 0
+    assert 0 < point["server_cpu_event_loop_s"] <= point["server_cpu_s"]  # the call path runs on the loop's thread
