@@ -58,7 +58,8 @@ class Store(AnalyticsRecords, ConsoleRecords, ReviewRecords, AfterHandoff):
                 self._update_call(c, sid, {**call_values(stored, record), "updated_at": now, "writer": self.writer})
                 self._upsert(c, Turn, ("call_sid", "seq"), changes.turns)
                 self._upsert(c, Prompt, ("call_sid", "seq"), changes.prompts)
-                self._insert_events(c, timeline_rows(record, now, changes.timeline_from))
+                events = timeline_rows(record, now, changes.timeline_from)
+                self._upsert(c, Event, ("idempotency_key",), events, overwrite=False)  # a stored event stays
                 decision = record.decision
                 if decision is not None and decision.package is not None and not changes.handoff_stored:
                     self._put_handoff(c, sid, decision.package, handoff_routing(decision), "pending")

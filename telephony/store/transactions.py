@@ -23,7 +23,7 @@ from telephony.store.database import READ_ONLY, insert_for, make_engine, redacte
 from telephony.store.driver import DriverConnection, DriverStatement, driver_transaction
 from telephony.store.errors import StoreError
 from telephony.store.jobs import ensure_job_schema
-from telephony.store.models import Base, Call, Event, Handoff, utcnow
+from telephony.store.models import Base, Call, Handoff, utcnow
 
 Row = dict[str, object]
 _CALLS = cast(Table, Call.__table__)  # the calls table itself, for Core statements that skip the ORM
@@ -61,7 +61,7 @@ class Transactions:
         self._stored_rows = StoredRows()  # what this process last stored of each call: saves write only changes
         # A call record's save runs its statements on the driver (`driver.py`), each compiled once per shape
         dialect = self.engine.dialect
-        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], DriverStatement] = {}
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], DriverStatement] = {}
         self._updates: dict[tuple[str, tuple[str, ...]], DriverStatement] = {}
         new_call = self._insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])
         self._call_insert = DriverStatement.compile(new_call, dialect, ["call_sid", *column_defaults(_CALLS)])
@@ -155,33 +155,27 @@ class Transactions:
         result = s.execute(self._insert(model).values(values).on_conflict_do_nothing(index_elements=keys))
         return rowcount(result) == 1
 
-    def _upsert(self, c: DriverConnection, model: type[Base], keys: tuple[str, ...], rows: list[Row]) -> None:
-        """Insert rows, or overwrite the row with the same `keys`: one statement, compiled once per shape, run
-        for every row (executemany). A multi-row VALUES would be compiled afresh for each save, which cost more CPU
-        than the write itself."""
+    def _upsert(
+        self, c: DriverConnection, model: type[Base], keys: tuple[str, ...], rows: list[Row], *, overwrite: bool = True
+    ) -> None:
+        """Insert rows, or overwrite the row with the same `keys` (with `overwrite` False, leave it as it is): one
+        statement, compiled once per shape, run for every row (executemany). A multi-row VALUES would be compiled
+        afresh for each save, which cost more CPU than the write itself."""
         if not rows:
             return
         columns = tuple(rows[0])
-        shape = (model.__tablename__, keys, columns)
+        shape = (model.__tablename__, keys, columns, overwrite)
         upsert = self._upserts.get(shape)
         if upsert is None:
             statement = self._insert(model)
             changes = {name: statement.excluded[name] for name in columns if name not in keys}
-            upserting = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
-            upsert = self._upserts[shape] = DriverStatement.compile(upserting, self.engine.dialect, columns)
+            writing = (
+                statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+                if overwrite
+                else statement.on_conflict_do_nothing(index_elements=list(keys))
+            )
+            upsert = self._upserts[shape] = DriverStatement.compile(writing, self.engine.dialect, columns)
         upsert.run_many(c, rows)
-
-    def _insert_events(self, c: DriverConnection, rows: list[Row]) -> None:
-        """Insert event rows unless their idempotency key is stored: one statement per shape (executemany)."""
-        if not rows:
-            return
-        columns = tuple(rows[0])
-        shape = ("events", ("idempotency_key",), columns)
-        insert = self._upserts.get(shape)
-        if insert is None:
-            ignoring = self._insert(Event).on_conflict_do_nothing(index_elements=["idempotency_key"])
-            insert = self._upserts[shape] = DriverStatement.compile(ignoring, self.engine.dialect, columns)
-        insert.run_many(c, rows)
 
 
 @contextmanager
