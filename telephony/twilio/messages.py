@@ -6,8 +6,9 @@ field" as a cause. All models are strict: a number where Twilio sends a string (
 ``timestamp``) is a schema violation, not something to coerce. Source:
 twilio.com/docs/voice/media-streams/websocket-messages (with captures in shared/TWILIO.md sections 1, 2, 7).
 
-``MediaStreamProtocol`` validates inbound ``media`` by hand, to the same rules as ``MediaMessage``, because it
-arrives 50 times a second per call; the models here serve the rare messages and the tests.
+``MediaStreamProtocol`` reads inbound ``media`` on a fast path (msgspec, and the counters checked by hand), to
+the same rules as ``MediaMessage``, because it arrives 50 times a second per call; the models here serve the
+rare messages, whatever the fast path does not accept, and the tests.
 """
 
 from __future__ import annotations

@@ -317,6 +317,33 @@ def test_fast_path_event_equals_a_normally_built_one() -> None:
         fast.payload = b""  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("payload", ["AAAA=", "AAAA===="])
+def test_a_payload_the_fast_path_refuses_but_the_model_accepts_is_still_heard(payload: str) -> None:
+    """msgspec's base64 refuses padding after a whole group, which binascii's strict mode (the model's rule)
+    accepts: such a message leaves the fast path and is read on the general one, as the model reads it."""
+    msg = orjson.loads(media_json(2, chunk=7, ts=140))
+    msg["media"]["payload"] = payload
+    protocol = started()
+    event = protocol.receive(orjson.dumps(msg).decode())
+    assert event == MediaReceived(2, 7, 140, binascii.a2b_base64(payload, strict_mode=True))
+    assert protocol.last_sequence == 2
+
+
+@given(payload=st.text(alphabet="AQgw+/=-_ \n\\é", max_size=16))
+def test_a_payload_is_heard_exactly_when_strict_base64_reads_it(payload: str) -> None:
+    """Whichever path reads it (msgspec's decoder or binascii's), a payload gives the audio binascii's strict
+    mode gives, and is refused as bad base64 exactly when that mode refuses it."""
+    msg = orjson.loads(media_json(2))
+    msg["media"]["payload"] = payload
+    event = started().receive(orjson.dumps(msg).decode())
+    try:
+        audio = binascii.a2b_base64(payload, strict_mode=True)
+    except ValueError:
+        assert isinstance(event, ProtocolError) and event.kind is ProtocolErrorKind.BAD_BASE64
+    else:
+        assert event == MediaReceived(2, 1, 20, audio)
+
+
 def test_binary_text_that_is_json_is_read_like_text() -> None:
     protocol = started()
     assert isinstance(protocol.receive(media_json(2).encode()), MediaReceived)
