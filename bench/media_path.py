@@ -43,10 +43,14 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from telephony.twilio.protocol import MediaReceived, MediaStreamProtocol, Started
-from voice.codec import FRAME_MS, SAMPLE_RATE, ULAW_FRAME_BYTES, UlawDecoder, pcm16_to_ulaw, resample_pcm16
-from voice.vad import EndpointDetector, VadConfig
-from voice.wavfile import read_pcm16_wav
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # this checkout's code, not whichever one is installed (comparing builds)
+    sys.path.insert(0, str(REPO_ROOT))
+
+from telephony.twilio.protocol import MediaReceived, MediaStreamProtocol, Started  # noqa: E402
+from voice.codec import FRAME_MS, SAMPLE_RATE, ULAW_FRAME_BYTES, UlawDecoder, pcm16_to_ulaw, resample_pcm16  # noqa: E402
+from voice.vad import EndpointDetector, VadConfig  # noqa: E402
+from voice.wavfile import read_pcm16_wav  # noqa: E402
 
 FRAMES_PER_SECOND_PER_CALL = 1000 // FRAME_MS  # Twilio sends one 20 ms frame per message
 TARGET_FRAMES_PER_SECOND = 100_000  # 2,000 concurrent calls' worth of inbound audio on one core
@@ -55,7 +59,6 @@ SPEECH_TEXT = "Hi, I'd like to talk to someone about my bill."
 PAUSE_MS = 800  # after each utterance: long enough for the 600 ms end-of-speech window to close it
 LINE_NOISE_RMS = 30.0  # about -60 dBFS of hiss under everything; a real line is never digital silence
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "media_path.json"
 HOT_PATH_FILES = ("telephony/twilio/protocol.py", "voice/codec.py", "voice/vad.py")
 

@@ -44,17 +44,20 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from telephony.calls.records import TurnLatency
-from telephony.replay.in_process import replay_in_process
-from telephony.replay.player import ReplayOptions
-from telephony.replay.result import ReplayResult
-from telephony.replay.scenario import Scenario, load_scenario
-from telephony.server.settings import Settings, load_settings
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # this checkout's code, not whichever one is installed (comparing builds)
+    sys.path.insert(0, str(REPO_ROOT))
+
+from telephony.calls.records import TurnLatency  # noqa: E402
+from telephony.replay.in_process import replay_in_process  # noqa: E402
+from telephony.replay.player import ReplayOptions  # noqa: E402
+from telephony.replay.result import ReplayResult  # noqa: E402
+from telephony.replay.scenario import Scenario, load_scenario  # noqa: E402
+from telephony.server.settings import Settings, load_settings  # noqa: E402
 
 TARGET_AFTER_WINDOW_P50_MS = 40.0  # with a cached prompt: what the caller waits beyond the silence window
 SLOWEST_SHOWN = 3  # turns listed under the table, so an outlier can be traced to its call
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIOS = REPO_ROOT / "audio_fixtures" / "scenarios"
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "turn_latency.json"
 
