@@ -204,11 +204,6 @@ class BargeInDetector:
         self._run = 0
         self._run_start = 0
 
-    @property
-    def counting(self) -> bool:
-        """A voiced run is under way that may yet become a barge-in."""
-        return self._armed and self._run > 0
-
     def may_fire_within(self, frames: int) -> bool:
         """One of the next `frames` frames may complete a barge-in: a voiced run is under way, or a run shorter
         than that is all it takes (then any frame may start one that ends inside the span)."""

@@ -218,16 +218,16 @@ def test_barge_in_rearms_only_on_reset() -> None:
     assert [detector.feed(True, t) for t in (80, 100)] == [None, 80]
 
 
-def test_barge_in_is_counting_exactly_while_a_voiced_run_may_still_become_one() -> None:
-    detector = BargeInDetector(VadConfig(barge_in_ms=60))
-    counting = []
+def test_a_barge_in_may_fire_exactly_while_a_voiced_run_may_still_become_one() -> None:
+    detector = BargeInDetector(VadConfig(barge_in_ms=60))  # 3 frames: within a span of 3 only once a run is under way
+    may_fire = []
     for voiced in (False, True, False, True, True, True, True):
         detector.feed(voiced, 0)
-        counting.append(detector.counting)
+        may_fire.append(detector.may_fire_within(3))
     # a run counts from its first voiced frame; a gap ends it; once it fires, nothing counts until reset
-    assert counting == [False, True, False, True, True, False, False]
+    assert may_fire == [False, True, False, True, True, False, False]
     detector.reset()
-    assert not detector.counting
+    assert not detector.may_fire_within(3)
 
 
 def test_barge_in_from_real_speech_via_last_voiced(speech: bytes) -> None:
