@@ -321,7 +321,7 @@ class MediaStreamProtocol:
             if fast is not None:
                 media = fast.media
                 seq, chunk, stamp = fast.sequenceNumber, media.chunk, media.timestamp
-                counters = seq + chunk + stamp
+                counters = seq + chunk + stamp  # `_numeric`'s rule for the three at once: digits, at most nine each
                 if (
                     fast.streamSid == self._stream_sid
                     and 0 < len(seq) <= _MAX_DIGITS
