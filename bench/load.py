@@ -19,6 +19,9 @@ reply. What it measures:
   inbound media frame (all its work included, not only parsing; the harness's own requests, which no real
   call makes, are not: the oracle scripts are registered before the CPU is measured, and the call records,
   for the server-side latencies, are read after);
+* how much of the server's CPU was its event loop's thread, and the kernel's; how often the loop woke a second;
+* the load generator's own CPU, and the server's divided by it: a figure that moves less with the machine's
+  speed than the µs per frame, as the generator does the same work against every build;
 * lost calls: any call that did not hear its greeting and every reply.
 
 Run it from the repository root in the project's environment; the target is 100 calls with p95 <= 100 ms::
@@ -97,12 +100,27 @@ def main_thread_cpu_seconds(pid: int) -> float:
     return _stat_cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat"))
 
 
-def _stat_cpu_seconds(stat: Path) -> float:
+def system_cpu_seconds(pid: int) -> float:
+    """System (kernel) CPU of one process so far: its syscalls, and the loopback TCP they drive."""
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"), with_user=False)
+
+
+def _stat_cpu_seconds(stat: Path, with_user: bool = True) -> float:
     try:
         fields = stat.read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return ((int(fields[11]) if with_user else 0) + int(fields[12])) / _TICKS
+
+
+def main_thread_sleeps(pid: int) -> int:
+    """How often a process's main thread (a server's event loop) has blocked so far: its voluntary context
+    switches, each a wait for the next event (or for the GIL) and a wake-up after it."""
+    try:
+        status = Path(f"/proc/{pid}/task/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("voluntary_ctxt")), 0)
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -456,11 +474,16 @@ async def run_point(
 
         await asyncio.gather(*(caller.register_script(http) for caller in callers))
         cpu_before, own_before, wall_before = cpu_seconds(pid), time.process_time(), time.perf_counter()
-        loop_before = main_thread_cpu_seconds(pid)
+        loop_before, system_before, sleeps_before = (
+            main_thread_cpu_seconds(pid),
+            system_cpu_seconds(pid),
+            main_thread_sleeps(pid),
+        )
         monitor = asyncio.create_task(steady_state(pid, callers))
         results = await asyncio.gather(*(staggered(i, c) for i, c in enumerate(callers)))
         cpu_after, own_after, wall_after = cpu_seconds(pid), time.process_time(), time.perf_counter()
         loop_cpu = main_thread_cpu_seconds(pid) - loop_before
+        system_cpu, loop_sleeps = system_cpu_seconds(pid) - system_before, main_thread_sleeps(pid) - sleeps_before
         monitor.cancel()
         steady = await asyncio.gather(monitor, return_exceptions=True)
         await asyncio.gather(*(caller.read_record(http) for caller in callers))
@@ -491,7 +514,15 @@ async def run_point(
         "server_cores_busy": round(server_cpu / wall, 2) if wall else None,
         "server_cpu_ms_per_call_second": round(server_cpu * 1000 / call_seconds, 2) if call_seconds else None,
         "server_us_per_inbound_frame": round(server_cpu * 1e6 / frames_sent, 1) if frames_sent else None,
+        "server_cpu_system_s": round(system_cpu, 2),  # the kernel's part of server_cpu_s
+        "event_loop_wakeups_per_s": round(loop_sleeps / wall) if wall else None,
         "load_generator_cpu_s": round(own_after - own_before, 2),
+        # The generator does the same work for every build, on the same machine at the same time: a server CPU
+        # figure that moves less with the machine's speed than the µs per frame do (the ratio changes when the
+        # server's does, or when a build changes what the generator must read: its audio, its marks).
+        "server_cpu_per_load_generator_cpu": (
+            round(server_cpu / (own_after - own_before), 3) if own_after > own_before else None
+        ),
         "steady_state": steady[0] if isinstance(steady[0], dict) else None,
     }  # fmt: skip
 
@@ -521,8 +552,10 @@ def print_point(point: dict[str, Any]) -> None:
         f"(n={uncached['n']})  greeting p50 {point['greeting_ms']['p50']} p95 {point['greeting_ms']['p95']} ms  "
         f"server {point['server_cores_busy']} cores, {point['server_cpu_ms_per_call_second']} ms CPU per call-second, "
         f"{point['server_us_per_inbound_frame']} µs per frame ({point['server_cpu_event_loop_s']} of "
-        f"{point['server_cpu_s']} s CPU on the event loop's thread); with every call live: {point['steady_state']}  "
-        f"(load generator {point['load_generator_cpu_s']} s CPU)"
+        f"{point['server_cpu_s']} s CPU on the event loop's thread, {point['server_cpu_system_s']} s in the kernel; "
+        f"the loop woke {point['event_loop_wakeups_per_s']} times a second); with every call live: "
+        f"{point['steady_state']}  (load generator {point['load_generator_cpu_s']} s CPU; server/generator "
+        f"{point['server_cpu_per_load_generator_cpu']})"
     )
 
 

@@ -20,3 +20,6 @@ def test_two_calls_are_answered_and_measured(tmp_path: Path) -> None:
     assert point["reply_ms_client"]["p50"] >= 0
     assert point["server_us_per_inbound_frame"] > 0
     assert 0 < point["server_cpu_event_loop_s"] <= point["server_cpu_s"]  # the call path runs on the loop's thread
+    assert 0 <= point["server_cpu_system_s"] <= point["server_cpu_s"]
+    assert point["event_loop_wakeups_per_s"] > 0  # the loop sleeps between a call's frames, 20 ms apart
+    assert point["server_cpu_per_load_generator_cpu"] > 0
