@@ -91,26 +91,27 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU of one process so far."""
-    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
+    return sum(_stat_cpu_seconds(Path(f"/proc/{pid}/stat")))
 
 
 def main_thread_cpu_seconds(pid: int) -> float:
     """User plus system CPU of a process's main thread so far: a server's event loop, where the call path runs
     (the rest of the process is its worker threads: the store's writes, recognition, synthesis)."""
-    return _stat_cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat"))
+    return sum(_stat_cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat")))
 
 
 def system_cpu_seconds(pid: int) -> float:
     """System (kernel) CPU of one process so far: its syscalls, and the loopback TCP they drive."""
-    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"), with_user=False)
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"))[1]
 
 
-def _stat_cpu_seconds(stat: Path, with_user: bool = True) -> float:
+def _stat_cpu_seconds(stat: Path) -> tuple[float, float]:
+    """User and system CPU seconds from a /proc stat file; zeros for a process that is gone."""
     try:
         fields = stat.read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return ((int(fields[11]) if with_user else 0) + int(fields[12])) / _TICKS
+        return 0.0, 0.0
+    return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
 
 
 def main_thread_sleeps(pid: int) -> int:
