@@ -22,13 +22,16 @@ reply. What it measures:
 * how much of the server's CPU was its event loop's thread, and the kernel's; how often the loop woke a second;
 * the load generator's own CPU, and the server's divided by it: a figure that moves less with the machine's
   speed than the µs per frame, as the generator does the same work against every build;
-* lost calls: any call that did not hear its greeting and every reply.
+* lost calls: any call that did not hear its greeting and every reply;
+* with `--cpu-parts`, the server's CPU by part (socket reads, media messages, dialog, store writes, webhooks...):
+  the server times its own functions (`bench/cpu_parts/sitecustomize.py`), which costs CPU of its own.
 
 Run it from the repository root in the project's environment; the target is 100 calls with p95 <= 100 ms::
 
     python bench/load.py --calls 100
     python bench/load.py --calls 25,50,100 --turns 3 --json /tmp/load.json
     taskset -c 0,1 python bench/load.py --calls 100 --server-cpus 0,1
+    taskset -c 1 python bench/load.py --calls 100 --server-cpus 0 --cpu-parts
 
 The load generator shares the machine; its own CPU is reported so the server's share is clear.
 """
@@ -70,6 +73,7 @@ from voice.vad import EndpointDetector, SpeechEnded, VadConfig  # noqa: E402
 from voice.wavfile import read_ulaw_wav  # noqa: E402
 
 FIXTURES = REPO_ROOT / "audio_fixtures"
+CPU_PARTS_SHIM = REPO_ROOT / "bench" / "cpu_parts"  # the server's sitecustomize under --cpu-parts
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "load.json"
 AUTH = "bench-auth-token"
 API = "bench-api-token"
@@ -187,7 +191,7 @@ class ServerProcess:
 
     def __init__(
         self, scratch: Path, tts_dir: Path, cpus: str | None, root: Path = REPO_ROOT,
-        extra_env: dict[str, str] | None = None,
+        extra_env: dict[str, str] | None = None, parts_dir: Path | None = None,
     ) -> None:  # fmt: skip
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -198,6 +202,9 @@ class ServerProcess:
             "HANDOFF_REST_TRANSFERS": "false", "HANDOFF_LOG_LEVEL": "warning", "PYTHONPATH": str(root),
             **(extra_env or {}),
         })  # fmt: skip
+        if parts_dir is not None:  # the server times its parts (bench/cpu_parts/sitecustomize.py)
+            env["PYTHONPATH"] = os.pathsep.join([str(root), str(CPU_PARTS_SHIM)])
+            env["BENCH_CPU_PARTS_DIR"] = str(parts_dir)
         command = [sys.executable, "-m", "telephony.cli", "serve"]
         if cpus:
             command = ["taskset", "-c", cpus, *command]
@@ -226,6 +233,54 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self._log_file.close()
+
+
+class CpuParts:
+    """The server's CPU by part, from the timing its sitecustomize adds under `--cpu-parts`."""
+
+    def __init__(self, folder: Path, pid: int) -> None:
+        self.folder = folder
+        self.pid = pid
+        self._taken = 0
+
+    async def armed(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not (self.folder / "armed").exists():
+            error = self.folder / "error"
+            if error.exists():
+                raise SystemExit(f"--cpu-parts: {error.read_text()}")
+            if time.monotonic() > deadline:
+                raise SystemExit("--cpu-parts: the server's parts were not timed (bench/cpu_parts not imported?)")
+            await asyncio.sleep(0.02)
+
+    async def snapshot(self, timeout_s: float = 10.0) -> dict[str, Any]:
+        """The totals so far: the server writes them when signalled."""
+        self._taken += 1
+        path = self.folder / f"snapshot-{self._taken}.json"
+        os.kill(self.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout_s
+        while not path.exists():
+            if time.monotonic() > deadline:
+                raise SystemExit("--cpu-parts: the server wrote no snapshot")
+            await asyncio.sleep(0.005)
+        snapshot: dict[str, Any] = json.loads(path.read_text())
+        return snapshot
+
+
+def cpu_parts(before: dict[str, Any], after: dict[str, Any], server_cpu_s: float) -> list[dict[str, Any]]:
+    """Each part's CPU between two snapshots, and what the disjoint parts leave of the server's CPU."""
+    rows = []
+    for name, totals in after["parts"].items():
+        earlier = before["parts"].get(name, {"ns": 0, "calls": 0})
+        calls = totals["calls"] - earlier["calls"]
+        seconds = (totals["ns"] - earlier["ns"]) / 1e9
+        rows.append({"part": name, "top": name in after["top"], "cpu_s": round(seconds, 3), "calls": calls,
+                     "us_per_call": round(seconds * 1e6 / calls, 1) if calls else None})  # fmt: skip
+    covered = sum(row["cpu_s"] for row in rows if row["top"])
+    rest = round(server_cpu_s - covered, 3)
+    rows.append({"part": "the rest: the event loop itself, the kernel's socket work, timers, other tasks",
+                 "top": True, "cpu_s": rest, "calls": None, "us_per_call": None})  # fmt: skip
+    return sorted(rows, key=lambda row: (not row["top"], -row["cpu_s"]))
 
 
 # --- one caller ---------------------------------------------------------------------------------------------
@@ -458,7 +513,7 @@ def free_form_pack(folder: Path) -> Path:
 
 async def run_point(
     base: str, pid: int, calls: int, ramp_s: float, turns: int, seed: int,
-    script: Sequence[tuple[str, str]] = TURNS, oracle: bool = True,
+    script: Sequence[tuple[str, str]] = TURNS, oracle: bool = True, parts: CpuParts | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     signer = TwilioSignatureCheck(AUTH)
     chosen = script[:turns]
@@ -474,6 +529,7 @@ async def run_point(
             return await caller.run(http)
 
         await asyncio.gather(*(caller.register_script(http) for caller in callers))
+        parts_before = await parts.snapshot() if parts is not None else None
         cpu_before, own_before, wall_before = cpu_seconds(pid), time.process_time(), time.perf_counter()
         loop_before, system_before, sleeps_before = (
             main_thread_cpu_seconds(pid),
@@ -483,6 +539,7 @@ async def run_point(
         monitor = asyncio.create_task(steady_state(pid, callers))
         results = await asyncio.gather(*(staggered(i, c) for i, c in enumerate(callers)))
         cpu_after, own_after, wall_after = cpu_seconds(pid), time.process_time(), time.perf_counter()
+        parts_after = await parts.snapshot() if parts is not None else None
         loop_cpu = main_thread_cpu_seconds(pid) - loop_before
         system_cpu, loop_sleeps = system_cpu_seconds(pid) - system_before, main_thread_sleeps(pid) - sleeps_before
         monitor.cancel()
@@ -525,6 +582,9 @@ async def run_point(
             round(server_cpu / (own_after - own_before), 3) if own_after > own_before else None
         ),
         "steady_state": steady[0] if isinstance(steady[0], dict) else None,
+        "cpu_parts": (
+            cpu_parts(parts_before, parts_after, server_cpu) if parts_before is not None and parts_after else None
+        ),
     }  # fmt: skip
 
 
@@ -558,6 +618,9 @@ def print_point(point: dict[str, Any]) -> None:
         f"{point['steady_state']}  (load generator {point['load_generator_cpu_s']} s CPU; server/generator "
         f"{point['server_cpu_per_load_generator_cpu']})"
     )
+    for row in point.get("cpu_parts") or ():
+        each = f" in {row['calls']} calls, {row['us_per_call']} µs each" if row["calls"] else ""
+        print(f"      {row['cpu_s']:7.3f} s  {'' if row['top'] else '  '}{row['part']}{each}")
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -565,20 +628,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     tts_dir = Path(args.tts_cache)
     tts_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any call
     batch = {"HANDOFF_MEDIA_READ_BATCH": str(args.read_batch)} if args.read_batch else None
-    server = ServerProcess(scratch, tts_dir, args.server_cpus, Path(args.server_root), extra_env=batch)
+    parts_dir = scratch / "cpu_parts" if args.cpu_parts else None
+    server = ServerProcess(scratch, tts_dir, args.server_cpus, Path(args.server_root), extra_env=batch,
+                           parts_dir=parts_dir)  # fmt: skip
     points = []
     try:
         await server.wait_up()
+        parts = CpuParts(parts_dir, server.process.pid) if parts_dir is not None else None
+        if parts is not None:
+            await parts.armed()
         if args.warm:  # one call first, so the prompts the calls need are synthesised and cached
             await run_point(server.base, server.process.pid, 1, 0.0, args.turns, args.seed)
         for calls in [int(c) for c in args.calls.split(",")]:
-            point = await run_point(server.base, server.process.pid, calls, args.ramp, args.turns, args.seed)
+            point = await run_point(
+                server.base, server.process.pid, calls, args.ramp, args.turns, args.seed, parts=parts
+            )
             print_point(point)
             points.append(point)
     finally:
         server.stop()
     return {"environment": environment(), "server_root": args.server_root, "server_cpus": args.server_cpus,
-            "media_read_batch": args.read_batch, "points": points}  # fmt: skip
+            "media_read_batch": args.read_batch, "cpu_parts": args.cpu_parts, "points": points}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -596,6 +666,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--read-batch", type=int, default=None, help="the server's HANDOFF_MEDIA_READ_BATCH (default: its own)"
     )
+    parser.add_argument(
+        "--cpu-parts", action="store_true",
+        help="also time the server's parts (socket reads, dialog, store writes, ...): costs CPU, so compare parts "
+        "within the run, not its µs per frame with a run without",
+    )  # fmt: skip
     parser.add_argument("--json", default=str(DEFAULT_JSON), help="where the results go")
     args = parser.parse_args(argv)
     result = asyncio.run(main_async(args))
