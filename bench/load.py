@@ -74,6 +74,7 @@ from voice.wavfile import read_ulaw_wav  # noqa: E402
 
 FIXTURES = REPO_ROOT / "audio_fixtures"
 CPU_PARTS_SHIM = REPO_ROOT / "bench" / "cpu_parts"  # the server's sitecustomize under --cpu-parts
+REST = "the rest: the event loop itself, the kernel's socket work, timers, other tasks"  # the CPU no part covers
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "load.json"
 AUTH = "bench-auth-token"
 API = "bench-api-token"
@@ -278,8 +279,7 @@ def cpu_parts(before: dict[str, Any], after: dict[str, Any], server_cpu_s: float
                      "us_per_call": round(seconds * 1e6 / calls, 1) if calls else None})  # fmt: skip
     covered = sum(row["cpu_s"] for row in rows if row["top"])
     rest = round(server_cpu_s - covered, 3)
-    rows.append({"part": "the rest: the event loop itself, the kernel's socket work, timers, other tasks",
-                 "top": True, "cpu_s": rest, "calls": None, "us_per_call": None})  # fmt: skip
+    rows.append({"part": REST, "top": True, "cpu_s": rest, "calls": None, "us_per_call": None})  # fmt: skip
     return sorted(rows, key=lambda row: (not row["top"], -row["cpu_s"]))
 
 
