@@ -251,7 +251,9 @@ class CpuParts:
             if error.exists():
                 raise SystemExit(f"--cpu-parts: {error.read_text()}")
             if time.monotonic() > deadline:
-                raise SystemExit("--cpu-parts: the server's parts were not timed (bench/cpu_parts not imported?)")
+                waiting = self.folder / "waiting"
+                why = f"it never loaded {waiting.read_text()}" if waiting.exists() else "bench/cpu_parts not imported"
+                raise SystemExit(f"--cpu-parts: the server's parts were not timed ({why})")
             await asyncio.sleep(0.02)
 
     async def snapshot(self, timeout_s: float = 10.0) -> dict[str, Any]:

@@ -168,9 +168,10 @@ def _install(part: Part) -> None:
 def _arm(folder: Path) -> None:
     """Wrap every part once its module is loaded (the server imports them at start-up), then say so."""
     deadline = time.monotonic() + 600
-    while not all(part.module in sys.modules for part in PARTS):
+    while missing := sorted({part.module for part in PARTS} - set(sys.modules)):
         if time.monotonic() > deadline:
             return
+        (folder / "waiting").write_text(", ".join(missing))  # what the benchmark names if it waits in vain
         time.sleep(0.02)
     for module in {part.module for part in PARTS}:
         importlib.import_module(module)  # wait for a module still being imported by the main thread

