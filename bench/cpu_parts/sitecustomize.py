@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 import json
 import os
 import signal
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +117,7 @@ def _timed_function(part: Part, function: Callable[..., Any]) -> Callable[..., A
     return timed
 
 
+@types.coroutine
 def _timed_steps(name: str, coroutine: Coroutine[Any, Any, Any]) -> Generator[Any, Any, Any]:
     """Run `coroutine`, adding the thread CPU of each of its steps to `name` (and one call, for the first)."""
     clock = time.thread_time_ns
@@ -139,18 +142,10 @@ def _timed_steps(name: str, coroutine: Coroutine[Any, Any, Any]) -> Generator[An
             value, error = None, thrown
 
 
-class _Steps:
-    def __init__(self, name: str, coroutine: Coroutine[Any, Any, Any]) -> None:
-        self._name, self._coroutine = name, coroutine
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        return _timed_steps(self._name, self._coroutine)
-
-
 def _timed_coroutine(part: Part, function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     async def timed(*args: Any, **kwargs: Any) -> Any:
-        return await _Steps(part.name, function(*args, **kwargs))
+        return await _timed_steps(part.name, function(*args, **kwargs))
 
     return timed
 
@@ -168,10 +163,13 @@ def _install(part: Part) -> None:
 def _arm(folder: Path) -> None:
     """Wrap every part once its module is loaded (the server imports them at start-up), then say so."""
     deadline = time.monotonic() + 600
-    while missing := sorted({part.module for part in PARTS} - set(sys.modules)):
+    said = ""
+    while missing := ", ".join(sorted({part.module for part in PARTS} - set(sys.modules))):
         if time.monotonic() > deadline:
             return
-        (folder / "waiting").write_text(", ".join(missing))  # what the benchmark names if it waits in vain
+        if missing != said:  # what the benchmark names if it waits in vain
+            said = missing
+            (folder / "waiting").write_text(missing)
         time.sleep(0.02)
     for module in {part.module for part in PARTS}:
         importlib.import_module(module)  # wait for a module still being imported by the main thread
@@ -186,7 +184,7 @@ def _arm(folder: Path) -> None:
 
 def _start(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    snapshots = iter(range(1, 1 << 30))
+    snapshots = itertools.count(1)
 
     def snapshot(signum: int, frame: object) -> None:
         path = folder / f"snapshot-{next(snapshots)}.json"
