@@ -17,7 +17,7 @@ Run it from the repository root::
 
     python bench/ws_floor.py
     taskset -c 1 python bench/ws_floor.py --server-cpus 0 --seconds 20
-    python bench/ws_floor.py --layers direct,batched --json /tmp/ws_floor.json
+    python bench/ws_floor.py --layers direct,batched --warmup 5 --json /tmp/ws_floor.json
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -101,7 +102,7 @@ def serve(layer: str, port: int) -> None:
     uvicorn.Server(config).run()
 
 
-async def measure(port: int, calls: int, seconds: float) -> Floor:
+async def measure(port: int, calls: int, seconds: float, warmup_s: float = 2.0) -> Floor:
     """Server CPU per message and messages per read, over `seconds` of steady sending by `calls` connections."""
     import websockets
 
@@ -119,7 +120,7 @@ async def measure(port: int, calls: int, seconds: float) -> Floor:
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
 
     tasks = [asyncio.create_task(caller(i)) for i in range(calls)]
-    await asyncio.sleep(2.0)  # all connected and sending
+    await asyncio.sleep(warmup_s)  # all connected and sending, their reads settled
     await control.send("cpu")
     cpu_before, count_before, reads_before = map(float, (await control.recv()).split())
     await asyncio.sleep(seconds)
@@ -133,10 +134,24 @@ async def measure(port: int, calls: int, seconds: float) -> Floor:
     return Floor(round((cpu_after - cpu_before) / messages * 1e6, 2), round(messages / reads, 2))
 
 
+def wait_until_listening(port: int, server: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """Return once the server takes connections; raise if it exits or never does."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with code {server.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"the server took no connections on port {port} in {timeout_s:.0f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of sending before the CPU is measured")
     parser.add_argument("--layers", default=",".join(LAYERS), help=f"comma-separated, of {', '.join(LAYERS)}")
     parser.add_argument("--server-cpus", default=None, help="taskset CPU list for the server")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
@@ -158,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         server = subprocess.Popen(command, env=env)
         try:
-            time.sleep(2.0)  # up
-            floor = floors[layer] = asyncio.run(measure(args.port, args.calls, args.seconds))
+            wait_until_listening(args.port, server)
+            floor = floors[layer] = asyncio.run(measure(args.port, args.calls, args.seconds, args.warmup))
             print(
                 f"{layer:8} {floor.us_per_message:6.1f} µs of server CPU a message, "
                 f"{floor.messages_per_read:5.2f} messages a read ({args.calls} connections, 50 a second)"
