@@ -4,17 +4,10 @@ connections for a second (nothing about speed is asserted)."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
+from bench.load import free_port
 from bench.ws_floor import main
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_the_batched_layer_reads_several_messages_a_read_where_the_direct_one_reads_each(tmp_path: Path) -> None:
