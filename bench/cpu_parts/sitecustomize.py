@@ -59,7 +59,8 @@ PARTS = (
          "CallSession._run_actions", coroutine=True, top=True),
     Part("recognition results to the dialog", "telephony.calls.hearing", "RecognitionWorker._report_now", top=True),
     Part("recognition tasks", "telephony.calls.hearing", "RecognitionWorker._run", coroutine=True, top=True),
-    Part("desk: a turn's save", "telephony.desk.desk", "HandoffDesk.progressed", coroutine=True, top=True),
+    Part("desk: the record kept (its start, each turn, the decision)", "telephony.desk.desk", "HandoffDesk.keep",
+         top=True),
     Part("desk: a decision's save and package", "telephony.desk.desk", "HandoffDesk.decided", coroutine=True,
          top=True),
     Part("sweeps of quiet sockets", "telephony.server.frames", "_QuietSweeper._sweep", top=True),
@@ -68,7 +69,7 @@ PARTS = (
     Part("inside: media messages heard", "telephony.calls.session", "CallSession.receive_now"),
     Part("inside: dialog events", "dialogs.manager", "DialogManager.handle"),
     Part("inside: prompts sent", "telephony.calls.session", "CallSession._say", coroutine=True),
-    Part("inside: record snapshots queued", "telephony.desk.outbox", "Outbox.save_record", coroutine=True),
+    Part("inside: record snapshots spooled and queued", "telephony.desk.outbox", "Outbox._queue_record"),
 )  # fmt: skip
 FIRST_OF_READ = "inside: media messages heard, the first of each read"
 

@@ -58,8 +58,9 @@ class Synthesizer(Protocol):
 class DecisionHandler(Protocol):
     """What happens to a call once its stream has decided: the desk, seen from the call."""
 
-    async def progressed(self, record: CallRecord) -> None:
-        """Keep what the call has so far (its start, each caller turn): a crash at any point loses nothing."""
+    def keep(self, record: CallRecord) -> None:
+        """Keep what the call has so far (its start, each caller turn, its decision) before returning, without
+        waiting on the store: a crash at any later moment loses none of it."""
 
     async def decided(self, record: CallRecord) -> None:
         """Keep the decision (and send the package on) at once, before the caller hears what happens next."""

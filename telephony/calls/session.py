@@ -114,7 +114,6 @@ class CallSession:
         self._failing: asyncio.Future[None] | None = None  # handing the call on after its recogniser failed
         self.refused = False  # not admitted: this stream never speaks for any call
         self._live = False  # counted in the live-calls gauge
-        self._progress_due = False  # a save of the call's progress is to be queued at the end of this step
 
     @property
     def call_sid(self) -> str | None:
@@ -262,7 +261,7 @@ class CallSession:
         self._live = True
         self.deps.metrics.call_started()  # balanced in `end`, which runs for every stream that got this far
         self._note("start", stream_sid=event.stream_sid)
-        self._keep_progress()  # stored from its first second: a crash before any decision loses nothing
+        self._keep()  # stored from its first second: a crash before any decision loses nothing
         self._worker = RecognitionWorker(
             self.deps.recognition, event.call_sid, self._on_heard, self._on_partial, self._on_recognition_failed
         )
@@ -362,12 +361,13 @@ class CallSession:
             self._note("unintelligible", start_ms=heard.start_ms, end_ms=heard.end_ms)
             self._dialog_event(CallerUnintelligible(start_ms=heard.start_ms, end_ms=heard.end_ms, t_ms=heard.end_ms))
             return
-        if self.record is not None:
-            self.record.add_caller_turn(
+        record = self.record
+        decided_before = record is not None and record.decision is not None
+        if record is not None:
+            record.add_caller_turn(
                 transcript.text, heard.start_ms, heard.end_ms, transcript.confidence, transcript.engine
             )
             self._note("caller_said", text=transcript.text, confidence=round(transcript.confidence, 3))
-            self._keep_progress()
         self._dialog_event(
             CallerSaid(
                 text=transcript.text,
@@ -377,6 +377,8 @@ class CallSession:
                 t_ms=heard.end_ms,
             )
         )
+        if record is not None and (decided_before or record.decision is None):
+            self._keep()  # kept before anything else runs; a turn that decided was kept with its decision
 
     # --- the dialog and its actions -------------------------------------------------------------------------
 
@@ -421,17 +423,15 @@ class CallSession:
             decision = CallDecision(kind="end", reason=action.reason, decided_ms=self.clock_ms)
         self._keep_decision(decision)
 
-    def _keep_progress(self) -> None:
-        """Save the call as it now is, once this step is over: a decision made in the same step saves the
-        record with it, and this save is dropped (a turn and the decision it led to are one save, not two)."""
-        if self.record is not None and self.deps.desk is not None and not self._progress_due:
-            self._progress_due = True
-            asyncio.get_running_loop().call_soon(self._save_progress)
-
-    def _save_progress(self) -> None:
-        if self._progress_due and not self._ended and self.record is not None and self.deps.desk is not None:
-            self._progress_due = False
-            self._background(self.deps.desk.progressed(self.record))
+    def _keep(self) -> None:
+        """Keep the call as it now is before control goes back to the event loop: nothing else (an API read of
+        the live record, a kill -9) can come between what the caller said and its spooled copy."""
+        if self.record is None or self.deps.desk is None:
+            return
+        try:
+            self.deps.desk.keep(self.record)
+        except Exception:  # the call goes on: the next keep, or the end's save, stores it
+            log.exception("could not keep the record of call %s", self.call_sid)
 
     def _keep_decision(self, decision: CallDecision) -> None:
         if self.record is None or self.record.decision is not None:
@@ -445,7 +445,7 @@ class CallSession:
             self.deps.metrics.handoff(package.reason.category, package.reason.trigger, queue)
         self._note("decision", decision=decision.kind, reason=decision.reason)
         if self.deps.desk is not None:
-            self._progress_due = False  # this save holds it
+            self._keep()  # the turn that decided, and the decision: kept in one snapshot, now
             self._background(self.deps.desk.decided(self.record))
 
     def _background(self, work: Awaitable[None]) -> None:
@@ -599,7 +599,7 @@ class CallSession:
         """Nothing this call started is still running: what is left waits on the caller or on Twilio."""
         worker_idle = self._worker is None or self._worker.idle
         failing = self._failing is not None and not self._failing.done()
-        quiet = not self._acting and not self._tasks and not self._progress_due and not failing
+        quiet = not self._acting and not self._tasks and not failing
         return worker_idle and self._actions.empty() and quiet
 
     async def settle(self) -> None:

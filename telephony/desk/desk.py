@@ -58,8 +58,8 @@ class HandoffDesk:
 
     # --- the call's side (`telephony.calls.ports.DecisionHandler`) ---------------------------------------------
 
-    async def progressed(self, record: CallRecord) -> None:
-        await self.ledger.save(record, wait=False)  # spooled now: the call's path has nothing to wait for
+    def keep(self, record: CallRecord) -> None:
+        self.ledger.keep(record)  # spooled before this returns; the call's path has nothing to wait for
 
     async def decided(self, record: CallRecord) -> None:
         """Send the package to the help desk (once), and persist the decision (a callback request too).

@@ -115,6 +115,11 @@ class Ledger:
         if self.store is not None:
             await self.outbox.save_record(record, self.store.save_call, wait=wait)
 
+    def keep(self, record: CallRecord) -> None:
+        """Keep the record now: its snapshot is spooled before this returns, and stored in the background."""
+        if self.store is not None:
+            self.outbox.keep_record(record, self.store.save_call)
+
     async def recover(self) -> int:
         """At start-up: queue the call records a previous run spooled but never stored."""
         records = self.outbox.recover()

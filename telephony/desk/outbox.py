@@ -86,14 +86,10 @@ class Outbox:
 
         `operation` names the write in the failure count: a store method's name, never the key (it holds a SID).
         """
-        self._start()
-        entry = self._pending.get(key)
-        if entry is None:
-            entry = self._pending[key] = _Pending(write, operation)
-        else:
-            entry.write = write  # the newer snapshot wins; it keeps its place in the queue
-        if self._wakeup is not None:
-            self._wakeup.set()
+        return await self._landed(key, self._queue(key, write, operation), wait=wait)
+
+    async def _landed(self, key: str, entry: _Pending, *, wait: bool) -> bool:
+        """With `wait`, whether the queued `entry` lands within the deadline; without, False at once."""
         if not wait or self._stuck:  # a store that is stuck holds nobody up: the write is retried in the background
             return False
         try:
@@ -104,11 +100,31 @@ class Outbox:
             return False
         return True
 
+    def _queue(self, key: str, write: Callable[[], object], operation: str) -> _Pending:
+        self._start()
+        entry = self._pending.get(key)
+        if entry is None:
+            entry = self._pending[key] = _Pending(write, operation)
+        else:
+            entry.write = write  # the newer snapshot wins; it keeps its place in the queue
+        if self._wakeup is not None:
+            self._wakeup.set()
+        return entry
+
     async def save_record(
         self, record: CallRecord, store_call: Callable[[CallRecord], object], *, wait: bool = True
     ) -> bool:
-        """Queue a call record's write: a snapshot (the live record keeps changing), spooled to disk first;
-        with `wait`, wait up to the deadline for it to be stored.
+        """Queue a call record's write (`keep_record`); with `wait`, wait up to the deadline for it to be stored."""
+        key, entry = self._queue_record(record, store_call)
+        return await self._landed(key, entry, wait=wait)
+
+    def keep_record(self, record: CallRecord, store_call: Callable[[CallRecord], object]) -> None:
+        """Queue a call record's write: a snapshot (the live record keeps changing), spooled to disk before this
+        returns, so a crash at any later moment loses none of it; stored in the background."""
+        self._queue_record(record, store_call)
+
+    def _queue_record(self, record: CallRecord, store_call: Callable[[CallRecord], object]) -> tuple[str, _Pending]:
+        """The snapshot, spooled and queued (see `keep_record`); its key and queue entry.
 
         The snapshot is the spooled JSON read back, which costs a fraction of a deep copy of the record."""
         text = record.model_dump_json()
@@ -122,7 +138,8 @@ class Outbox:
             if spool is not None:
                 spool.stored(sid, version)
 
-        return await self.put(f"call:{sid}", write, wait=wait, operation=getattr(store_call, "__name__", "save_call"))
+        key = f"call:{sid}"
+        return key, self._queue(key, write, getattr(store_call, "__name__", "save_call"))
 
     def recover(self) -> list[CallRecord]:
         """Call records a previous run spooled and never stored: to be queued again at start-up (they are in

@@ -34,8 +34,8 @@ class SavesSeen:
     def _seen(self, kind: str, record: CallRecord) -> None:
         self.saves.append((kind, len(record.turns), record.decision.kind if record.decision else None))
 
-    async def progressed(self, record: CallRecord) -> None:
-        self._seen("progressed", record)
+    def keep(self, record: CallRecord) -> None:
+        self._seen("kept", record)
 
     async def decided(self, record: CallRecord) -> None:
         self._seen("decided", record)
@@ -151,9 +151,10 @@ async def test_caller_talking_over_the_bot_gets_clear_and_the_cut_is_recorded(di
     assert call.record.prompts[0].played is False
 
 
-async def test_a_turn_is_saved_as_it_comes_and_a_turn_that_decides_is_saved_once_with_its_decision() -> None:
+async def test_a_turn_is_kept_as_it_comes_and_a_turn_that_decides_is_kept_once_with_its_decision() -> None:
     """The call is kept from its start and at each turn; the turn that leads to a decision is kept by the
-    decision's save, not by a second one a moment before it."""
+    decision's keep, not by a second one a moment before it; the desk's `decided` saves it again with the
+    package, once."""
     call = Call(["hello there", "agent please"])
     desk = SavesSeen()
     call.session.deps.desk = desk
@@ -165,7 +166,43 @@ async def test_a_turn_is_saved_as_it_comes_and_a_turn_that_decides_is_saved_once
     await call.speak()
     await call.until(lambda: any(kind == "decided" for kind, _, _ in desk.saves))
     await asyncio.sleep(0.05)  # a second save of that turn would be queued by now
-    assert desk.saves == [("progressed", 1, None), ("progressed", 3, None), ("decided", 5, "handoff")]
+    # turns: the greeting, the caller, the bot's reply, the caller again (then the announcement)
+    assert desk.saves == [("kept", 0, None), ("kept", 2, None), ("kept", 4, "handoff"), ("decided", 5, "handoff")]
+
+
+async def test_what_the_caller_said_is_kept_before_anything_else_can_see_it() -> None:
+    """No moment of the event loop shows a caller turn, or a decision, that the desk has not been given to
+    keep: an API read of the live record, or a kill -9, between the two would find it nowhere on disk."""
+    call = Call(["hello there", "agent please"])
+    desk = SavesSeen()
+    call.session.deps.desk = desk
+    gaps: list[str] = []
+
+    async def watch() -> None:
+        while True:
+            record = call.record
+            if record is not None:
+                kept_turns = max((turns for _, turns, _ in desk.saves), default=0)
+                kept_decision = any(decision for _, _, decision in desk.saves)
+                if len(record.turns) > kept_turns and record.turns[-1].speaker == "caller":
+                    gaps.append(f"caller turn {len(record.turns)} seen, {kept_turns} turns kept")
+                if record.decision is not None and not kept_decision:
+                    gaps.append("decision seen, not kept")
+            await asyncio.sleep(0)  # every iteration of the loop
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await call.begin()
+        await call.echo_marks()
+        await call.speak()
+        await call.until(lambda: len(call.record.turns) >= 3)
+        await call.echo_marks()
+        await call.speak()
+        await call.until(lambda: call.record.decision is not None)
+        await asyncio.sleep(0.05)
+    finally:
+        watcher.cancel()
+    assert not gaps, gaps
 
 
 async def test_the_transfer_announcement_cannot_be_talked_over() -> None:
