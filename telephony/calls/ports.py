@@ -63,7 +63,8 @@ class DecisionHandler(Protocol):
         waiting on the store: a crash at any later moment loses none of it."""
 
     async def decided(self, record: CallRecord) -> None:
-        """Keep the decision (and send the package on) at once, before the caller hears what happens next."""
+        """Send the package on and store the decision with it (the call kept it already), before the caller hears
+        what happens next."""
 
     async def carry_out(self, record: CallRecord) -> bool:
         """Move the live call now; False means: close the stream and let `<Connect action>` carry it out."""
